@@ -1,0 +1,32 @@
+"""The ``nnef`` console script: one entry point for every command.
+
+    nnef generate --config configs/data/gamma.yaml [--output P] [--force] ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+from nnef_dists import generate_data
+
+COMMANDS = {
+    "generate": (generate_data.main, "generate a data set from a YAML config"),
+}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        width = max(map(len, COMMANDS))
+        lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+        print("usage: nnef COMMAND [options]\n\ncommands:\n" + "\n".join(lines))
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nerror: unknown command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    command, _ = COMMANDS[argv[0]]
+    return command(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

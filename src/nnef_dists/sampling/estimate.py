@@ -1,0 +1,80 @@
+"""One entry point for every estimator: ``generate(family, eta, config, key)``.
+
+Eta are processed in batches of a fixed size (the last batch is padded, so
+one compiled program serves them all); batch number b uses the key
+``fold_in(key, b)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from nnef_dists.sampling.hmc import mcmc_batch
+from nnef_dists.sampling.quadrature import quadrature_moments
+
+#: Per-eta diagnostics returned next to the moments (not part of the data file).
+DIAGNOSTICS = ("rhat", "num_divergent", "acceptance_rate", "step_size")
+
+
+def estimate_batch(family, config, key, eta) -> dict:
+    """Moments of T for one batch.
+
+    Args:
+      family: an ExponentialFamily.
+      config: a SamplingConfig.
+      key: PRNG key of this batch (unused by quadrature).
+      eta: (B, k) natural parameters.
+
+    Returns:
+      dict of float64 NumPy arrays: mu_T (B, k), cov_TT (B, k, k), ess (B, k)
+      (inf for quadrature) and, for MCMC, the DIAGNOSTICS (B, ...).
+    """
+    if config.method == "quadrature":
+        out = quadrature_moments(family, np.asarray(eta, dtype=np.float64))
+        out.pop("log_partition")
+        out["ess"] = np.full(out["mu_T"].shape, np.inf)
+        return out
+    out = mcmc_batch(family, config, key, jnp.asarray(eta, dtype=jnp.float32))
+    return {name: np.asarray(value, dtype=np.float64) for name, value in out.items()}
+
+
+def iter_batches(num_points: int, batch_size: int) -> Iterator[tuple[int, slice]]:
+    """(batch index, slice of eta rows) for every batch."""
+    for index, start in enumerate(range(0, num_points, batch_size)):
+        yield index, slice(start, min(start + batch_size, num_points))
+
+
+def estimate_padded(family, config, key, eta, batch_size: int) -> dict:
+    """estimate_batch on eta (n <= batch_size rows) padded to batch_size rows."""
+    n = len(eta)
+    padded = np.concatenate([eta, np.repeat(eta[-1:], batch_size - n, axis=0)])
+    return {name: value[:n] for name, value in estimate_batch(family, config, key, padded).items()}
+
+
+def generate(family, eta, config, key, batch_size: int = 256, progress: bool = False) -> dict:
+    """Estimate E[T], Cov[T] and the ESS at every eta.
+
+    Args:
+      family: an ExponentialFamily.
+      eta: (N, k) natural parameters (in the family's natural parameter space).
+      config: a SamplingConfig; ``method`` picks hmc, nuts or quadrature.
+      key: PRNG key; batch b uses fold_in(key, b).
+      batch_size: eta per compiled batch.
+      progress: show a progress bar over batches.
+
+    Returns:
+      dict of float64 arrays: mu_T (N, k), cov_TT (N, k, k), ess (N, k) and,
+      for MCMC, the per-eta DIAGNOSTICS.
+    """
+    eta = np.asarray(eta)
+    batches = list(iter_batches(len(eta), batch_size))
+    parts = [
+        estimate_padded(family, config, jax.random.fold_in(key, index), eta[rows], batch_size)
+        for index, rows in tqdm(batches, disable=not progress, unit="batch")
+    ]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
