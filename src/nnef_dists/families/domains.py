@@ -78,44 +78,58 @@ class Box(Domain):
     def dim(self):
         return self.unconstrained_dim
 
-    def _kinds(self):
+    def _bounds(self):
+        """Flat (kind, lo, hi): kind 0 free, 1 lower bound, 2 upper bound, 3 both."""
         has_lo, has_hi = np.isfinite(self.lower).ravel(), np.isfinite(self.upper).ravel()
+        kind = has_lo.astype(int) + 2 * has_hi.astype(int)
         lo = np.where(has_lo, self.lower.ravel(), 0.0)
         hi = np.where(has_hi, self.upper.ravel(), 1.0)
-        return has_lo, has_hi, lo, hi
+        return kind, lo, hi
+
+    @staticmethod
+    def _per_kind(kind, value, branches):
+        """branches[k](v) on the coordinates of kind k; only kinds present are computed.
+
+        Each branch sees 0 on the other coordinates, so an unused branch never
+        overflows (and never poisons a gradient with 0 * inf).
+        """
+        present = np.unique(kind)
+        if len(present) == 1:
+            return branches[present[0]](value)
+        out = jnp.zeros_like(value)
+        for k in present:
+            out = jnp.where(kind == k, branches[k](jnp.where(kind == k, value, 0.0)), out)
+        return out
 
     def forward(self, u):
-        has_lo, has_hi, lo, hi = self._kinds()
-        # exp only where one bound is finite, so unused branches never overflow.
-        e = jnp.exp(jnp.where(has_lo ^ has_hi, u, 0.0))
-        x = jnp.where(
-            has_lo & has_hi,
-            lo + (hi - lo) * jax.nn.sigmoid(u),
-            jnp.where(has_lo, lo + e, jnp.where(has_hi, hi - e, u)),
-        )
-        return x.reshape(self.x_shape)
+        kind, lo, hi = self._bounds()
+        branches = {
+            0: lambda v: v,
+            1: lambda v: lo + jnp.exp(v),
+            2: lambda v: hi - jnp.exp(v),
+            3: lambda v: lo + (hi - lo) * jax.nn.sigmoid(v),
+        }
+        return self._per_kind(kind, u, branches).reshape(self.x_shape)
 
     def inverse(self, x):
-        has_lo, has_hi, lo, hi = self._kinds()
-        x = jnp.ravel(x)
-        # Safe arguments keep the unused branches of jnp.where finite.
-        frac = jnp.where(has_lo & has_hi, (x - lo) / (hi - lo), 0.5)
-        above = jnp.where(has_lo, x - lo, 1.0)
-        below = jnp.where(has_hi, hi - x, 1.0)
-        return jnp.where(
-            has_lo & has_hi,
-            jnp.log(frac) - jnp.log1p(-frac),
-            jnp.where(has_lo, jnp.log(above), jnp.where(has_hi, jnp.log(below), x)),
-        )
+        kind, lo, hi = self._bounds()
+        branches = {
+            0: lambda v: v,
+            1: lambda v: jnp.log(v - lo),
+            2: lambda v: jnp.log(hi - v),
+            3: lambda v: jnp.log(v - lo) - jnp.log(hi - v),
+        }
+        return self._per_kind(kind, jnp.ravel(x), branches)
 
     def log_det_jacobian(self, u):
-        has_lo, has_hi, lo, hi = self._kinds()
-        per_coord = jnp.where(
-            has_lo & has_hi,
-            jnp.log(hi - lo) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u),
-            jnp.where(has_lo | has_hi, u, 0.0),
-        )
-        return jnp.sum(per_coord)
+        kind, lo, hi = self._bounds()
+        branches = {
+            0: jnp.zeros_like,
+            1: lambda v: v,
+            2: lambda v: v,
+            3: lambda v: jnp.log(hi - lo) + jax.nn.log_sigmoid(v) + jax.nn.log_sigmoid(-v),
+        }
+        return jnp.sum(self._per_kind(kind, u, branches))
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,6 +37,10 @@ from blackjax.diagnostics import effective_sample_size, potential_scale_reductio
 
 #: Standard deviation of the dispersed initial points in unconstrained space.
 INIT_SCALE = 2.0
+#: Each transition's step size is the adapted one times U(1 - JITTER, 1 + JITTER),
+#: drawn per eta, so trajectory lengths vary and no chain locks onto a period
+#: of the target (fixed-length HMC on near-Gaussian targets otherwise can).
+STEP_SIZE_JITTER = 0.5
 #: An energy error above this marks a transition as divergent (as in BlackJAX).
 DIVERGENCE_THRESHOLD = 1000.0
 
@@ -84,13 +88,17 @@ def hmc_step(evaluate, num_integration_steps, key, chains, step_size, inverse_ma
       num_integration_steps: leapfrog steps per transition (static).
       key: PRNG key for the momenta and acceptance draws of this step.
       chains: current Chains.
-      step_size: (B,) step size per eta; inverse_mass: (B, d) diagonal.
+      step_size: (B,) step size per eta (jittered, see STEP_SIZE_JITTER);
+        inverse_mass: (B, d) diagonal.
 
     Returns:
       (new Chains, acceptance probability (B, C), divergent (B, C) bool).
     """
-    key_momentum, key_accept = jax.random.split(key)
-    eps = step_size[:, None, None]
+    key_momentum, key_accept, key_jitter = jax.random.split(key, 3)
+    jitter = jax.random.uniform(
+        key_jitter, step_size.shape, minval=1 - STEP_SIZE_JITTER, maxval=1 + STEP_SIZE_JITTER
+    )
+    eps = (step_size * jitter)[:, None, None]
     inv_m = inverse_mass[:, None, :]
     momentum = _normal(key_momentum, chains.u.shape, chains.u.dtype) / jnp.sqrt(inv_m)
 
@@ -215,8 +223,9 @@ def summarize_stats(stats):
     return {
         "mu_T": mu,
         "cov_TT": cov,
-        "ess": effective_sample_size(stats, chain_axis=0, sample_axis=1),
-        "rhat": potential_scale_reduction(stats, chain_axis=0, sample_axis=1),
+        # BlackJAX squeezes a single statistic away; keep the (k,) shape.
+        "ess": effective_sample_size(stats, chain_axis=0, sample_axis=1).reshape(mu.shape),
+        "rhat": potential_scale_reduction(stats, chain_axis=0, sample_axis=1).reshape(mu.shape),
     }
 
 

@@ -1,0 +1,125 @@
+"""The generate_data command: determinism, resuming, overwrite protection, user families."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from nnef_dists import generate_data
+from nnef_dists.data import load_dataset, load_metadata
+from nnef_dists.sampling import estimate
+
+SMALL_HMC = textwrap.dedent(
+    """\
+    ef: {{name: {name}, x_shape: [1]}}
+    grid:
+      num_points: 12
+      eta_range: {ranges}
+      batch_size: 5
+    sampling: {{method: hmc, num_samples: 60, num_warmup: 40, num_chains: 2,
+               num_integration_steps: 3}}
+    seed: 3
+    output: {output}
+    """
+)
+GAMMA_RANGES = "{log_x: [-0.5, 3.0], x: [-4.0, -0.5]}"
+
+
+def write_config(tmp_path, name="gamma", ranges=GAMMA_RANGES, output="out.pkl"):
+    path = tmp_path / "config.yaml"
+    path.write_text(SMALL_HMC.format(name=name, ranges=ranges, output=tmp_path / output))
+    return path
+
+
+def test_same_seed_gives_the_same_file_bit_for_bit(tmp_path):
+    config = write_config(tmp_path)
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 0
+    first = (tmp_path / "out.pkl").read_bytes()
+    assert generate_data.main(["--config", str(config), "--quiet", "--force"]) == 0
+    assert (tmp_path / "out.pkl").read_bytes() == first
+    data = load_dataset(tmp_path / "out.pkl")
+    assert data["eta"].shape == (12, 2) and data["cov_TT"].shape == (12, 2, 2)
+    assert np.all(np.isfinite(data["ess"])) and np.all(data["ess"] > 0)
+    meta = load_metadata(tmp_path / "out.pkl")
+    assert meta["family"] == "gamma" and meta["grid"]["num_points"] == 12
+    assert not (tmp_path / "out.pkl.partial").exists()
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, capsys):
+    config = write_config(tmp_path)
+    (tmp_path / "out.pkl").write_bytes(b"precious")
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "out.pkl").read_bytes() == b"precious"
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+    config = write_config(tmp_path, output="whole.pkl")
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 0
+    whole = load_dataset(tmp_path / "whole.pkl")
+
+    config = write_config(tmp_path, output="resumed.pkl")
+    real = estimate.estimate_padded
+    calls = []
+
+    def crash_on_third_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate_data, "estimate_padded", crash_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        generate_data.main(["--config", str(config), "--quiet"])
+    partial = tmp_path / "resumed.pkl.partial"
+    assert sorted(p.name for p in partial.glob("batch_*.npz")) == [
+        "batch_000000.npz",
+        "batch_000001.npz",
+    ]
+    assert not (tmp_path / "resumed.pkl").exists()
+
+    calls.clear()
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 0
+    assert len(calls) == 1  # only the batch in flight was redone
+    resumed = load_dataset(tmp_path / "resumed.pkl")
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key])
+
+
+def test_resuming_with_another_config_is_refused(tmp_path, capsys):
+    config = write_config(tmp_path)
+    partial = tmp_path / "out.pkl.partial"
+    partial.mkdir()
+    (partial / "fingerprint.txt").write_text("another run")
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 2
+    assert "another config" in capsys.readouterr().err
+
+
+def test_unknown_family_is_one_clear_error(tmp_path, capsys):
+    config = write_config(tmp_path, name="gammma")
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "ef.name" in err and "gammma" in err and str(config) in err
+
+
+def test_eta_range_outside_the_natural_space_is_one_clear_error(tmp_path, capsys):
+    config = write_config(tmp_path, ranges="{log_x: [0.0, 1.0], x: [0.5, 2.0]}")
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "grid.eta_range.x" in err and not (tmp_path / "out.pkl").exists()
+
+
+def test_a_family_from_the_users_own_module(tmp_path):
+    """An exponential distribution defined in tests/user_families.py, not in the package.
+
+    T(x) = [x] on x > 0 with eta < 0: E[x] = -1/eta exactly.
+    """
+    config = write_config(
+        tmp_path, name="tests.user_families:Exponential", ranges="{x: [-3.0, -0.5]}"
+    )
+    assert generate_data.main(["--config", str(config), "--quiet"]) == 0
+    data = load_dataset(tmp_path / "out.pkl")
+    assert load_metadata(tmp_path / "out.pkl")["family"] == "tests.user_families:Exponential"
+    exact = -1.0 / data["eta"]
+    z = (data["mu_T"] - exact) / np.sqrt(data["cov_TT"][:, :, 0] / data["ess"])
+    assert np.all(np.abs(z) < 5)
