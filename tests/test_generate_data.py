@@ -110,16 +110,16 @@ def test_eta_range_outside_the_natural_space_is_one_clear_error(tmp_path, capsys
 
 
 def test_a_family_from_the_users_own_module(tmp_path):
-    """An exponential distribution defined in tests/user_families.py, not in the package.
+    """An exponential distribution defined in tests/families/user_family.py, not in the package.
 
     T(x) = [x] on x > 0 with eta < 0: E[x] = -1/eta exactly.
     """
     config = write_config(
-        tmp_path, name="tests.user_families:Exponential", ranges="{x: [-3.0, -0.5]}"
+        tmp_path, name="tests.families.user_family:Exponential", ranges="{x: [-3.0, -0.5]}"
     )
     assert generate_data.main(["--config", str(config), "--quiet"]) == 0
     data = load_dataset(tmp_path / "out.pkl")
-    assert load_metadata(tmp_path / "out.pkl")["family"] == "tests.user_families:Exponential"
+    assert load_metadata(tmp_path / "out.pkl")["family"] == "tests.families.user_family:Exponential"
     exact = -1.0 / data["eta"]
     z = (data["mu_T"] - exact) / np.sqrt(data["cov_TT"][:, :, 0] / data["ess"])
     assert np.all(np.abs(z) < 5)

@@ -70,9 +70,10 @@ class ExponentialFamily:
 
     def in_natural_space(self, eta):
         """Whether eta (shape (..., stat_dim)) is a valid natural parameter."""
-        ok = jnp.ones(jnp.shape(eta)[:-1], dtype=bool)
+        eta = jnp.asarray(eta)
+        ok = jnp.ones(eta.shape[:-1], dtype=bool)
         for name, (lo, hi) in self.eta_bounds().items():
-            part = self.unflatten(eta)[name].reshape(*jnp.shape(eta)[:-1], -1)
+            part = self.unflatten(eta)[name].reshape(*eta.shape[:-1], -1)
             ok = ok & jnp.all((part > lo) & (part < hi), axis=-1)
         return ok
 

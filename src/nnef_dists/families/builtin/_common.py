@@ -1,0 +1,17 @@
+"""Helpers shared by the built-in families."""
+
+import numpy as np
+
+
+def resolve_x_shape(family, shape: tuple) -> None:
+    """Set ``family.x_shape`` to ``shape`` (its parameters fix it), or raise.
+
+    For families whose x_shape follows from a parameter (d, K): a missing
+    x_shape (None) is filled in, a matching one (tuple or list) is normalised
+    to a tuple, and a different one is a ValueError naming both.
+    """
+    shape = tuple(int(n) for n in shape)
+    given = family.x_shape
+    if given is not None and tuple(np.atleast_1d(given).tolist()) != shape:
+        raise ValueError(f"{type(family).__name__}: x_shape {given!r} != expected {shape}")
+    object.__setattr__(family, "x_shape", shape)
