@@ -82,7 +82,8 @@ def time_bare_loop(config: Path, raw: dict) -> tuple[float, float]:
     """(seconds of the jitted loop with its compilation, seconds with imports too)."""
     steps = raw["sampling"]["num_warmup"] + raw["sampling"]["num_samples"]
     code = BARE_LOOP.format(
-        chains=raw["sampling"]["num_chains"], steps=steps,
+        chains=raw["sampling"]["num_chains"],
+        steps=steps,
         L=raw["sampling"]["num_integration_steps"],
     )
     out = subprocess.run(
@@ -104,16 +105,31 @@ def main() -> None:
             ours = time_command(config)
             loop, loop_total = time_bare_loop(config, raw)
             n = args.num_points
-            rows.append((family, raw["sampling"]["num_integration_steps"], n, ours, n / ours,
-                         loop, n / loop, n / loop_total, loop / ours))
-    header = (f"{'family':>26} {'L':>3} {'eta':>7} {'command s':>10} {'eta/s':>8} "
-              f"{'bare s':>8} {'bare eta/s':>11} {'(w/ import)':>12} {'ratio':>6}")
-    print(f"4 chains x 1000 draws after 500 warm-up steps; bare = same gradient evaluations\n")
+            rows.append(
+                (
+                    family,
+                    raw["sampling"]["num_integration_steps"],
+                    n,
+                    ours,
+                    n / ours,
+                    loop,
+                    n / loop,
+                    n / loop_total,
+                    loop / ours,
+                )
+            )
+    header = (
+        f"{'family':>26} {'L':>3} {'eta':>7} {'command s':>10} {'eta/s':>8} "
+        f"{'bare s':>8} {'bare eta/s':>11} {'(w/ import)':>12} {'ratio':>6}"
+    )
+    print("4 chains x 1000 draws after 500 warm-up steps; bare = same gradient evaluations\n")
     print(header)
     print("-" * len(header))
     for family, L, n, ours, rate, loop, bare_rate, bare_rate_total, ratio in rows:
-        print(f"{family:>26} {L:>3} {n:>7} {ours:>10.1f} {rate:>8.0f} {loop:>8.1f} "
-              f"{bare_rate:>11.0f} {bare_rate_total:>12.0f} {ratio:>6.2f}")
+        print(
+            f"{family:>26} {L:>3} {n:>7} {ours:>10.1f} {rate:>8.0f} {loop:>8.1f} "
+            f"{bare_rate:>11.0f} {bare_rate_total:>12.0f} {ratio:>6.2f}"
+        )
     print("\nratio = bare loop time (with its compilation) / command time (with start-up)")
 
 

@@ -1,6 +1,6 @@
 """The ``nnef`` console script: one entry point for every command.
 
-    nnef generate --config configs/data/gamma.yaml [--output P] [--force] ...
+nnef generate --config configs/data/gamma.yaml [--output P] [--force] ...
 """
 
 from __future__ import annotations

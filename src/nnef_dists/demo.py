@@ -49,7 +49,9 @@ def format_table(family, data, exact, z, rows: int = 8) -> str:
 
 
 def format_z_summary(family, z) -> str:
-    lines = [f"{'statistic':>10} {'z mean':>8} {'z std':>7} {'|z|>3':>6}   (honest: mean ~ 0, std ~ 1)"]
+    lines = [
+        f"{'statistic':>10} {'z mean':>8} {'z std':>7} {'|z|>3':>6}   (honest: mean ~ 0, std ~ 1)"
+    ]
     for j, label in enumerate(family.stat_labels()):
         col = z[:, j]
         lines.append(

@@ -114,7 +114,9 @@ def summarize(results: dict, seconds: float) -> dict:
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}" for k, v in summary.items()]
+    lines = [
+        f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}" for k, v in summary.items()
+    ]
     return "\n".join(lines)
 
 
@@ -148,8 +150,11 @@ def run(config, force: bool = False, progress: bool = True) -> tuple[Path, dict]
         "family": family.name,
         "stat_labels": family.stat_labels(),
         "config": dataclasses.asdict(config),
-        "grid": {"num_points": len(grid.eta), "num_rejected": grid.num_rejected,
-                 "num_drawn": grid.num_drawn},
+        "grid": {
+            "num_points": len(grid.eta),
+            "num_rejected": grid.num_rejected,
+            "num_drawn": grid.num_drawn,
+        },
         "diagnostics": summary,
         "per_eta_diagnostics": sorted(set(results) & set(DIAGNOSTICS)),
         "versions": {pkg: version(pkg) for pkg in ("nnef-dists", "jax", "blackjax", "numpy")},
