@@ -5,12 +5,14 @@ nnef generate --config configs/data/gamma.yaml [--output P] [--force] ...
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-from nnef_dists import generate_data
+from nnef_dists import runtime
 
+#: command -> (module whose main(argv) runs it, one-line description)
 COMMANDS = {
-    "generate": (generate_data.main, "generate a data set from a YAML config"),
+    "generate": ("nnef_dists.generate_data", "generate a data set from a YAML config"),
 }
 
 
@@ -24,8 +26,9 @@ def main(argv=None) -> int:
             print(f"\nerror: unknown command {argv[0]!r}", file=sys.stderr)
             return 2
         return 0
-    command, _ = COMMANDS[argv[0]]
-    return command(argv[1:])
+    runtime.configure()  # before the command's imports start JAX's backends
+    module, _ = COMMANDS[argv[0]]
+    return importlib.import_module(module).main(argv[1:])
 
 
 if __name__ == "__main__":

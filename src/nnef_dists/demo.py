@@ -9,6 +9,11 @@ should have mean 0 and standard deviation 1.
 
 from __future__ import annotations
 
+from nnef_dists import runtime
+
+if __name__ == "__main__":
+    runtime.configure()  # before anything starts JAX's backends (importing blackjax does)
+
 import argparse
 from pathlib import Path
 

@@ -10,6 +10,11 @@ written atomically at the end and the partial folder is removed.
 
 from __future__ import annotations
 
+from nnef_dists import runtime
+
+if __name__ == "__main__":
+    runtime.configure()  # before anything starts JAX's backends (importing blackjax does)
+
 import argparse
 import dataclasses
 import hashlib

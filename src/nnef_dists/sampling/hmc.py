@@ -24,16 +24,20 @@ the adapted step size.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from blackjax.diagnostics import effective_sample_size, potential_scale_reduction
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 #: Standard deviation of the dispersed initial points in unconstrained space.
 INIT_SCALE = 2.0
@@ -62,17 +66,25 @@ class Adaptation(NamedTuple):
     inverse_mass: jax.Array  # (B, d)
 
 
-def _logdensity_batch(family, eta):
-    """u (B, C, d) -> Chains with log p(u | eta_b) and its gradient."""
-    value_and_grad = jax.value_and_grad(family.log_density_unconstrained)
-    per_eta = jax.vmap(value_and_grad, in_axes=(0, None))
-    batched = jax.vmap(per_eta)
+class Target(NamedTuple):
+    """The batched target: u (B, C, d) -> log p(u | eta_b) (B, C) or its gradient."""
 
-    def evaluate(u):
-        logp, grad = batched(u, eta)
-        return Chains(u, logp, grad)
+    value: Callable
+    grad: Callable
 
-    return evaluate
+    @classmethod
+    def of(cls, family, eta):
+        """The target of every chain of a batch of eta (B, k)."""
+
+        def batched(fn):
+            return jax.vmap(jax.vmap(fn, in_axes=(0, None)))
+
+        value = batched(family.log_density_unconstrained)
+        grad = batched(jax.grad(family.log_density_unconstrained))
+        return cls(lambda u: value(u, eta), lambda u: grad(u, eta))
+
+    def evaluate(self, u):
+        return Chains(u, self.value(u), self.grad(u))
 
 
 def _normal(key, shape, dtype):
@@ -80,11 +92,14 @@ def _normal(key, shape, dtype):
     return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
 
 
-def hmc_step(evaluate, num_integration_steps, key, chains, step_size, inverse_mass):
+def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass):
     """One HMC transition of every chain (leapfrog + Metropolis).
 
+    The leapfrog steps evaluate gradients only; the log density is evaluated
+    once, at the end of the trajectory.
+
     Args:
-      evaluate: u (B, C, d) -> Chains.
+      target: the batched Target.
       num_integration_steps: leapfrog steps per transition (static).
       key: PRNG key for the momenta and acceptance draws of this step.
       chains: current Chains.
@@ -106,12 +121,16 @@ def hmc_step(evaluate, num_integration_steps, key, chains, step_size, inverse_ma
         return 0.5 * jnp.sum(inv_m * p**2, axis=-1)
 
     def leapfrog(_, state):
-        current, p = state
-        p = p + 0.5 * eps * current.grad
-        moved = evaluate(current.u + eps * inv_m * p)
-        return moved, p + 0.5 * eps * moved.grad
+        u, p, grad = state
+        p = p + 0.5 * eps * grad
+        u = u + eps * inv_m * p
+        grad = target.grad(u)
+        return u, p + 0.5 * eps * grad, grad
 
-    proposal, p_end = jax.lax.fori_loop(0, num_integration_steps, leapfrog, (chains, momentum))
+    u, p_end, grad = jax.lax.fori_loop(
+        0, num_integration_steps, leapfrog, (chains.u, momentum, chains.grad)
+    )
+    proposal = Chains(u, target.value(u), grad)
     log_ratio = proposal.logp - kinetic(p_end) - chains.logp + kinetic(momentum)
     log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
     accept_prob = jnp.exp(jnp.minimum(log_ratio, 0.0))
@@ -152,23 +171,35 @@ def _adaptation_parts(target_acceptance_rate):
     return (da_init, da_update, da_final), (mm_init, mm_update, mm_final)
 
 
-def warmup(step_fn, chains, key, config):
-    """Stan's window adaptation, pooled over the chains of each eta.
+#: Stage label of the steps after warm-up (BlackJAX's schedule uses 0 fast, 1 slow).
+SAMPLING = 2
+
+
+def run_chains(step_fn, to_stats, chains, key, config):
+    """Warm-up, then sampling, in one scan (so the transition is compiled once).
+
+    Warm-up is Stan's window adaptation, pooled over the chains of each eta:
+    dual averaging of one step size per eta on the chains' mean acceptance
+    probability, and Welford's diagonal covariance of all its chains' positions.
 
     Args:
       step_fn: (key, chains, step_size (B,), inverse_mass (B, d)) ->
         (chains, acceptance probability (B, C), divergent (B, C)).
+      to_stats: u (B, C, d) -> T(x) (B, C, k).
       chains: initial Chains (B, C, d).
-      key: PRNG key of the warm-up phase.
-      config: SamplingConfig (num_warmup, step_size, target_acceptance_rate).
+      key: PRNG key of the run.
+      config: SamplingConfig (num_warmup, num_samples, step_size, target_acceptance_rate).
 
     Returns:
-      (chains, step_size (B,), inverse_mass (B, d)).
+      (stats (num_samples, B, C, k), Adaptation after warm-up, number of
+      divergent transitions (B,) and mean acceptance probability (B,), both
+      over the sampling steps).
     """
     (da_init, da_update, da_final), (mm_init, mm_update, mm_final) = _adaptation_parts(
         config.target_acceptance_rate
     )
     num_eta, num_chains, dim = chains.u.shape
+    num_warmup, num_samples = config.num_warmup, config.num_samples
     initial = jnp.full((num_eta,), config.step_size, dtype=chains.u.dtype)
     state = Adaptation(
         jax.vmap(da_init)(initial),
@@ -182,29 +213,61 @@ def warmup(step_fn, chains, key, config):
             mm = mm_update(mm, u[c])
         return mm
 
+    def adapt(state, stage, window_end, u, accept_prob):
+        da = jax.vmap(da_update)(state.da, accept_prob.mean(axis=1))
+        mm = jax.lax.cond(
+            stage == 1, lambda: jax.vmap(welford_all_chains)(state.mm, u), lambda: state.mm
+        )
+        state = Adaptation(da, mm, jnp.exp(da.log_step_size), state.inverse_mass)
+        return jax.lax.cond(window_end, end_of_window, lambda s: s, state)
+
     def end_of_window(state):
         mm = jax.vmap(mm_final)(state.mm)
         da = jax.vmap(da_init)(jax.vmap(da_final)(state.da))
         return Adaptation(da, mm, jnp.exp(da.log_step_size), mm.inverse_mass_matrix)
 
-    def one_step(carry, inputs):
-        chains, state = carry
-        step_key, stage, window_end = inputs
-        chains, accept_prob, _ = step_fn(step_key, chains, state.step_size, state.inverse_mass)
-        da = jax.vmap(da_update)(state.da, accept_prob.mean(axis=1))
-        mm = jax.lax.cond(
-            stage == 1,
-            lambda: jax.vmap(welford_all_chains)(state.mm, chains.u),
-            lambda: state.mm,
-        )
-        state = Adaptation(da, mm, jnp.exp(da.log_step_size), state.inverse_mass)
-        state = jax.lax.cond(window_end, end_of_window, lambda s: s, state)
-        return (chains, state), None
+    def end_of_warmup(state):
+        return state._replace(step_size=jax.vmap(da_final)(state.da))
 
-    schedule = build_schedule(config.num_warmup)  # (num_warmup, 2): stage, window end
-    inputs = (jax.random.split(key, config.num_warmup), schedule[:, 0], schedule[:, 1] == 1)
-    (chains, state), _ = jax.lax.scan(one_step, (chains, state), inputs)
-    return chains, jax.vmap(da_final)(state.da), state.inverse_mass
+    def one_step(carry, inputs):
+        chains, state, stats, divergent_sum, accept_sum = carry
+        t, step_key, stage, window_end = inputs
+        chains, accept_prob, divergent = step_fn(
+            step_key, chains, state.step_size, state.inverse_mass
+        )
+        state = jax.lax.cond(
+            stage == SAMPLING,
+            lambda s: s,
+            lambda s: adapt(s, stage, window_end, chains.u, accept_prob),
+            state,
+        )
+        state = jax.lax.cond(t == num_warmup - 1, end_of_warmup, lambda s: s, state)
+        sampling = t >= num_warmup
+        # Warm-up steps write to row 0, which the first sampling step overwrites.
+        row = jnp.maximum(t - num_warmup, 0)
+        stats = jax.lax.dynamic_update_index_in_dim(stats, to_stats(chains.u), row, 0)
+        divergent_sum = divergent_sum + jnp.where(sampling, divergent.sum(axis=1), 0)
+        accept_sum = accept_sum + jnp.where(sampling, accept_prob.mean(axis=1), 0.0)
+        return (chains, state, stats, divergent_sum, accept_sum), None
+
+    warmup_schedule = build_schedule(num_warmup).reshape(num_warmup, 2)  # stage, window end
+    num_steps = num_warmup + num_samples
+    inputs = (
+        jnp.arange(num_steps),
+        jax.random.split(key, num_steps),
+        jnp.concatenate([warmup_schedule[:, 0], jnp.full(num_samples, SAMPLING)]),
+        jnp.concatenate([warmup_schedule[:, 1] == 1, jnp.zeros(num_samples, bool)]),
+    )
+    k = to_stats(chains.u).shape[-1]
+    carry = (
+        chains,
+        state,
+        jnp.zeros((num_samples, num_eta, num_chains, k), chains.u.dtype),
+        jnp.zeros(num_eta, jnp.int32),
+        jnp.zeros(num_eta, chains.u.dtype),
+    )
+    (_, state, stats, divergent_sum, accept_sum), _ = jax.lax.scan(one_step, carry, inputs)
+    return stats, state, divergent_sum, accept_sum / num_samples
 
 
 def summarize_stats(stats):
@@ -231,7 +294,36 @@ def summarize_stats(stats):
 
 @partial(jax.jit, static_argnums=(0, 1))
 def mcmc_batch(family, config, key, eta):
-    """MCMC estimates for a batch of eta.
+    """MCMC estimates for a batch of eta, split over every local device.
+
+    With D > 1 devices (e.g. one per CPU core, see nnef_dists.runtime) the
+    batch is padded to a multiple of D and device i runs its share with the
+    key fold_in(key, i); results then depend on D, not on anything else.
+    Arguments and results are those of ``mcmc_local``.
+    """
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return mcmc_local(family, config, key, eta)
+    num_eta = eta.shape[0]
+    padded = -num_eta % len(devices)
+    eta = jnp.concatenate([eta, jnp.repeat(eta[-1:], padded, axis=0)])
+
+    def local(key, eta):
+        index = jax.lax.axis_index("eta")
+        return mcmc_local(family, config, jax.random.fold_in(key[0], index), eta)
+
+    out = jax.shard_map(
+        local,
+        mesh=Mesh(np.array(devices), ("eta",)),
+        in_specs=(P(), P("eta")),
+        out_specs=P("eta"),
+        check_vma=False,  # lax.cond branches mix per-device and replicated values
+    )(key[None], eta)
+    return {name: value[:num_eta] for name, value in out.items()}
+
+
+def mcmc_local(family, config, key, eta):
+    """MCMC estimates for a batch of eta on one device.
 
     Args:
       family, config: static; an ExponentialFamily and a SamplingConfig.
@@ -244,28 +336,22 @@ def mcmc_batch(family, config, key, eta):
       step_size (B,).
     """
     domain = family.domain
-    evaluate = _logdensity_batch(family, eta)
+    target = Target.of(family, eta)
     if config.method == "nuts":
         step_fn = partial(nuts_step, family, eta)
     else:
-        step_fn = partial(hmc_step, evaluate, config.num_integration_steps)
+        step_fn = partial(hmc_step, target, config.num_integration_steps)
 
-    key_init, key_warmup, key_sample = jax.random.split(key, 3)
+    key_init, key_run = jax.random.split(key)
     shape = (eta.shape[0], config.num_chains, domain.unconstrained_dim)
-    chains = evaluate(INIT_SCALE * jax.random.normal(key_init, shape, eta.dtype))
-    chains, step_size, inverse_mass = warmup(step_fn, chains, key_warmup, config)
-
+    chains = target.evaluate(INIT_SCALE * jax.random.normal(key_init, shape, eta.dtype))
     to_stats = jax.vmap(jax.vmap(lambda u: family.compute_stats_flat(domain.forward(u))))
-
-    def one_step(chains, step_key):
-        chains, accept_prob, divergent = step_fn(step_key, chains, step_size, inverse_mass)
-        return chains, (to_stats(chains.u), accept_prob, divergent)
-
-    step_keys = jax.random.split(key_sample, config.num_samples)
-    _, (stats, accept_prob, divergent) = jax.lax.scan(one_step, chains, step_keys)
+    stats, state, num_divergent, acceptance_rate = run_chains(
+        step_fn, to_stats, chains, key_run, config
+    )
     # stats: (S, B, C, k) -> per eta (C, S, k)
     out = jax.vmap(summarize_stats)(jnp.transpose(stats, (1, 2, 0, 3)))
-    out["num_divergent"] = divergent.sum(axis=(0, 2))
-    out["acceptance_rate"] = accept_prob.mean(axis=(0, 2))
-    out["step_size"] = step_size
+    out["num_divergent"] = num_divergent
+    out["acceptance_rate"] = acceptance_rate
+    out["step_size"] = state.step_size
     return out

@@ -1,0 +1,37 @@
+"""JAX settings for the command-line entry points (call before any computation)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+
+#: Where compiled programs are kept between runs; NNEF_JAX_CACHE_DIR="" turns it off.
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "nnef_dists" / "jax"
+
+
+def use_every_cpu_core() -> None:
+    """Expose one JAX CPU device per core (XLA runs a vectorised loop on one core).
+
+    Only sets ``--xla_force_host_platform_device_count`` when the user has not
+    set it; has no effect once JAX has started its backends, and none on GPU
+    or TPU, where the accelerators are the devices.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        count = len(os.sched_getaffinity(0))
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+def enable_compilation_cache() -> None:
+    """Keep compiled programs on disk so that a rerun skips compilation."""
+    cache_dir = os.environ.get("NNEF_JAX_CACHE_DIR", str(DEFAULT_CACHE_DIR))
+    if cache_dir:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+
+
+def configure() -> None:
+    """Both of the above: what ``nnef`` commands call first."""
+    use_every_cpu_core()
+    enable_compilation_cache()
