@@ -13,6 +13,7 @@ compilation. The ratio is the share of the bare loop's speed we reach.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,11 @@ SAMPLING = {"num_chains": 4, "num_samples": 1000, "num_warmup": 500}
 BARE_LOOP = """
 import sys, time
 t0 = time.perf_counter()
-import jax, jax.numpy as jnp
+from nnef_dists import runtime
+if sys.argv[2] == "all":
+    runtime.use_every_cpu_core()
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
 from nnef_dists.config import load_data_config
 from nnef_dists.sampling.grid import make_eta_grid
 config = load_data_config(sys.argv[1])
@@ -40,21 +45,21 @@ chains, steps, L = {chains}, {steps}, {L}
 eta = jnp.asarray(make_eta_grid(family, config.grid, jax.random.key(0)).eta)
 grad = jax.vmap(jax.vmap(jax.grad(family.log_density_unconstrained), (0, None)))
 
-@jax.jit
-def bare(eta, key):
-    u = 0.1 * jax.random.normal(key, (eta.shape[0], chains, family.domain.unconstrained_dim))
+def leapfrogs(key, eta):
+    u = 0.1 * jax.random.normal(key[0], (eta.shape[0], chains, family.domain.unconstrained_dim))
     def leapfrog(_, state):
         u, p, g = state
         p = p + 0.005 * g
         u = u + 0.01 * p
         g = grad(u, eta)
-        return u, p + 0.005 * g
-    g = grad(u, eta)
-    return jax.lax.fori_loop(0, steps * L, leapfrog, (u, jnp.zeros_like(u), g))[0]
+        return u, p + 0.005 * g, g
+    return jax.lax.fori_loop(0, steps * L, leapfrog, (u, jnp.zeros_like(u), grad(u, eta)))[0]
 
+mesh = Mesh(np.array(jax.devices()), ("eta",))
+bare = jax.jit(jax.shard_map(leapfrogs, mesh=mesh, in_specs=(P(), P("eta")), out_specs=P("eta")))
 t1 = time.perf_counter()
-jax.block_until_ready(bare(eta, jax.random.key(1)))
-print(time.perf_counter() - t1, time.perf_counter() - t0)
+jax.block_until_ready(bare(jax.random.key(1)[None], eta))
+print(len(jax.devices()), time.perf_counter() - t1, time.perf_counter() - t0)
 """
 
 
@@ -68,18 +73,32 @@ def write_config(family: str, num_points: int, folder: Path) -> tuple[Path, dict
     return path, raw
 
 
-def time_command(config: Path) -> float:
+def time_command(config: Path, cache_dir: Path) -> float:
+    """Seconds for the whole command, with the compilation cache in cache_dir."""
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "nnef_dists.generate_data", "--config", str(config), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "nnef_dists.generate_data",
+            "--config",
+            str(config),
+            "--quiet",
+            "--force",
+        ],
         check=True,
         cwd=ROOT,
+        env={**os.environ, "NNEF_JAX_CACHE_DIR": str(cache_dir)},
     )
     return time.perf_counter() - start
 
 
-def time_bare_loop(config: Path, raw: dict) -> tuple[float, float]:
-    """(seconds of the jitted loop with its compilation, seconds with imports too)."""
+def time_bare_loop(config: Path, raw: dict, devices: str) -> tuple[int, float, float]:
+    """(devices, seconds of the jitted loop with its compilation, seconds with imports too).
+
+    devices: "one" (JAX's default single CPU device) or "all" (one per core, as
+    the command uses).
+    """
     steps = raw["sampling"]["num_warmup"] + raw["sampling"]["num_samples"]
     code = BARE_LOOP.format(
         chains=raw["sampling"]["num_chains"],
@@ -87,10 +106,13 @@ def time_bare_loop(config: Path, raw: dict) -> tuple[float, float]:
         L=raw["sampling"]["num_integration_steps"],
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(config)], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, str(config), devices],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    loop, total = map(float, out.stdout.split()[-2:])
-    return loop, total
+    count, loop, total = out.stdout.split()[-3:]
+    return int(count), float(loop), float(total)
 
 
 def main() -> None:
@@ -98,39 +120,40 @@ def main() -> None:
     parser.add_argument("--num-points", type=int, default=16384)
     parser.add_argument("--families", default=",".join(CASES))
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for family in args.families.split(","):
-            config, raw = write_config(family, args.num_points, Path(tmp))
-            ours = time_command(config)
-            loop, loop_total = time_bare_loop(config, raw)
-            n = args.num_points
-            rows.append(
-                (
-                    family,
-                    raw["sampling"]["num_integration_steps"],
-                    n,
-                    ours,
-                    n / ours,
-                    loop,
-                    n / loop,
-                    n / loop_total,
-                    loop / ours,
-                )
-            )
+    n = args.num_points
     header = (
-        f"{'family':>26} {'L':>3} {'eta':>7} {'command s':>10} {'eta/s':>8} "
-        f"{'bare s':>8} {'bare eta/s':>11} {'(w/ import)':>12} {'ratio':>6}"
+        f"{'family':>26} {'L':>3} {'eta':>6} | {'cold s':>7} {'eta/s':>6} | {'warm s':>7} "
+        f"{'eta/s':>6} | {'bare 1 dev s':>12} {'eta/s':>6} | {'bare all s':>10} {'eta/s':>6} | "
+        f"{'ratio':>5}"
     )
-    print("4 chains x 1000 draws after 500 warm-up steps; bare = same gradient evaluations\n")
+    print(
+        f"{SAMPLING['num_chains']} chains x {SAMPLING['num_samples']} draws after "
+        f"{SAMPLING['num_warmup']} warm-up steps per eta; the bare loops do the same number "
+        "of gradient evaluations\n"
+    )
     print(header)
     print("-" * len(header))
-    for family, L, n, ours, rate, loop, bare_rate, bare_rate_total, ratio in rows:
-        print(
-            f"{family:>26} {L:>3} {n:>7} {ours:>10.1f} {rate:>8.0f} {loop:>8.1f} "
-            f"{bare_rate:>11.0f} {bare_rate_total:>12.0f} {ratio:>6.2f}"
-        )
-    print("\nratio = bare loop time (with its compilation) / command time (with start-up)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in args.families.split(","):
+            config, raw = write_config(family, n, Path(tmp))
+            cold = time_command(config, Path(tmp) / f"cache_{family}")
+            warm = time_command(config, Path(tmp) / f"cache_{family}")
+            _, one, _ = time_bare_loop(config, raw, "one")
+            devices, every, _ = time_bare_loop(config, raw, "all")
+            L = raw["sampling"]["num_integration_steps"]
+            print(
+                f"{family:>26} {L:>3} {n:>6} | {cold:>7.1f} {n / cold:>6.0f} | {warm:>7.1f} "
+                f"{n / warm:>6.0f} | {one:>12.1f} {n / one:>6.0f} | {every:>10.1f} "
+                f"{n / every:>6.0f} | {every / cold:>5.2f}",
+                flush=True,
+            )
+    print(
+        f"\ncold/warm: the whole command (start-up, compilation, grid, sampling, ESS, R-hat,\n"
+        f"writing) with an empty / a filled compilation cache, on {devices} CPU devices.\n"
+        "bare: the jitted leapfrog loop alone with its compilation, on 1 device and on all.\n"
+        "ratio = bare (all devices) seconds / cold command seconds: the share of the bare\n"
+        "loop's speed that the whole command reaches."
+    )
 
 
 if __name__ == "__main__":

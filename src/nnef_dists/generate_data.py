@@ -137,7 +137,7 @@ def run(config, force: bool = False, progress: bool = True) -> tuple[Path, dict]
     partial = PartialResults(output, _fingerprint(config, grid.eta))
     partial.open(fresh=force)
 
-    batch_size = config.grid.batch_size
+    batch_size = min(config.grid.batch_size, len(grid.eta))  # no padding beyond the data
     parts = []
     batches = list(iter_batches(len(grid.eta), batch_size))
     for index, rows in tqdm(batches, disable=not progress, unit="batch", desc=family.name):

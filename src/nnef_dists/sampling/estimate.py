@@ -72,6 +72,7 @@ def generate(family, eta, config, key, batch_size: int = 256, progress: bool = F
       for MCMC, the per-eta DIAGNOSTICS.
     """
     eta = np.asarray(eta)
+    batch_size = min(batch_size, len(eta))
     batches = list(iter_batches(len(eta), batch_size))
     parts = [
         estimate_padded(family, config, jax.random.fold_in(key, index), eta[rows], batch_size)

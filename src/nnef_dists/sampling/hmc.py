@@ -270,25 +270,27 @@ def run_chains(step_fn, to_stats, chains, key, config):
     return stats, state, divergent_sum, accept_sum / num_samples
 
 
-def summarize_stats(stats):
-    """Moments and diagnostics of multi-chain draws of T for one eta.
+def summarize_draws(stats):
+    """Moments and diagnostics of multi-chain draws of T, for every eta at once.
 
     Args:
-      stats: (num_chains, num_samples, k) draws.
+      stats: (num_samples, B, num_chains, k) draws, as run_chains returns them.
 
     Returns:
-      dict with mu_T (k,), cov_TT (k, k), ess (k,), rhat (k,).
+      dict with mu_T (B, k), cov_TT (B, k, k), ess (B, k) and rhat (B, k).
     """
-    flat = stats.reshape(-1, stats.shape[-1])
-    mu = flat.mean(axis=0)
-    centred = flat - mu
-    cov = centred.T @ centred / (flat.shape[0] - 1)
+    num_samples, num_eta, num_chains, k = stats.shape
+    mu = stats.mean(axis=(0, 2))
+    centred = stats - mu[None, :, None, :]
+    cov = jnp.einsum("sbci,sbcj->bij", centred, centred) / (num_samples * num_chains - 1)
+    # BlackJAX squeezes a single statistic away; keep the (B, k) shape.
+    ess = effective_sample_size(stats, chain_axis=2, sample_axis=0)
+    rhat = potential_scale_reduction(stats, chain_axis=2, sample_axis=0)
     return {
         "mu_T": mu,
         "cov_TT": cov,
-        # BlackJAX squeezes a single statistic away; keep the (k,) shape.
-        "ess": effective_sample_size(stats, chain_axis=0, sample_axis=1).reshape(mu.shape),
-        "rhat": potential_scale_reduction(stats, chain_axis=0, sample_axis=1).reshape(mu.shape),
+        "ess": ess.reshape(num_eta, k),
+        "rhat": rhat.reshape(num_eta, k),
     }
 
 
@@ -349,8 +351,7 @@ def mcmc_local(family, config, key, eta):
     stats, state, num_divergent, acceptance_rate = run_chains(
         step_fn, to_stats, chains, key_run, config
     )
-    # stats: (S, B, C, k) -> per eta (C, S, k)
-    out = jax.vmap(summarize_stats)(jnp.transpose(stats, (1, 2, 0, 3)))
+    out = summarize_draws(stats)
     out["num_divergent"] = num_divergent
     out["acceptance_rate"] = acceptance_rate
     out["step_size"] = state.step_size
