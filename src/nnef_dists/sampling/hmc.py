@@ -132,7 +132,9 @@ def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass
     )
     proposal = Chains(u, target.value(u), grad)
     log_ratio = proposal.logp - kinetic(p_end) - chains.logp + kinetic(momentum)
-    log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+    # A proposal whose density is not finite (x rounded onto a bound, say) is
+    # rejected, never accepted with an infinite log density.
+    log_ratio = jnp.where(jnp.isfinite(proposal.logp) & ~jnp.isnan(log_ratio), log_ratio, -jnp.inf)
     accept_prob = jnp.exp(jnp.minimum(log_ratio, 0.0))
     uniform = jax.random.uniform(key_accept, (log_ratio.size,)).reshape(log_ratio.shape)
     accept = jnp.log(uniform) < log_ratio

@@ -1,4 +1,9 @@
-"""Beta family: T(x) = [log x, log(1 - x)] on 0 < x < 1."""
+"""Beta family: T(x) = [log x, log(1 - x)] on 0 < x < 1.
+
+x is kept as the point (x, 1 - x) of the 2-simplex: both coordinates are then
+computed without cancellation, so log(1 - x) stays exact near x = 1, where a
+float32 x on the interval would round to 1 (and log(1 - x) to -inf).
+"""
 
 from dataclasses import dataclass
 from functools import cached_property
@@ -8,6 +13,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from nnef_dists.families.base import ExponentialFamily
+from nnef_dists.families.domains import Simplex
 from nnef_dists.families.registry import register_family
 
 
@@ -19,17 +25,18 @@ class Beta(ExponentialFamily):
     A(eta) = log B(eta_1 + 1, eta_2 + 1).
     """
 
-    x_shape: tuple = (1,)
+    x_shape: tuple = (2,)
 
     @cached_property
     def stat_shapes(self):
         return {"log_x": (1,), "log_1mx": (1,)}
 
     def _compute_stats(self, x):
-        return {"log_x": jnp.log(x), "log_1mx": jnp.log1p(-x)}
+        return {"log_x": jnp.log(x[:1]), "log_1mx": jnp.log(x[1:])}
 
-    def x_bounds(self):
-        return np.zeros(self.x_shape), np.ones(self.x_shape)
+    @property
+    def domain(self):
+        return Simplex(2)
 
     def eta_bounds(self):
         return {"log_x": (-1.0, np.inf), "log_1mx": (-1.0, np.inf)}
