@@ -193,7 +193,7 @@ def run_chains(step_fn, to_stats, chains, key, config):
       config: SamplingConfig (num_warmup, num_samples, step_size, target_acceptance_rate).
 
     Returns:
-      (stats (num_samples, B, C, k), Adaptation after warm-up, number of
+      (stats (B, C, k, num_samples), Adaptation after warm-up, number of
       divergent transitions (B,) and mean acceptance probability (B,), both
       over the sampling steps).
     """
@@ -245,9 +245,10 @@ def run_chains(step_fn, to_stats, chains, key, config):
         )
         state = jax.lax.cond(t == num_warmup - 1, end_of_warmup, lambda s: s, state)
         sampling = t >= num_warmup
-        # Warm-up steps write to row 0, which the first sampling step overwrites.
-        row = jnp.maximum(t - num_warmup, 0)
-        stats = jax.lax.dynamic_update_index_in_dim(stats, to_stats(chains.u), row, 0)
+        # Warm-up steps write to draw 0, which the first sampling step overwrites.
+        # Draws are stored along the last axis, where the FFT of the ESS wants them.
+        draw = jnp.maximum(t - num_warmup, 0)
+        stats = jax.lax.dynamic_update_index_in_dim(stats, to_stats(chains.u), draw, 3)
         divergent_sum = divergent_sum + jnp.where(sampling, divergent.sum(axis=1), 0)
         accept_sum = accept_sum + jnp.where(sampling, accept_prob.mean(axis=1), 0.0)
         return (chains, state, stats, divergent_sum, accept_sum), None
@@ -264,7 +265,7 @@ def run_chains(step_fn, to_stats, chains, key, config):
     carry = (
         chains,
         state,
-        jnp.zeros((num_samples, num_eta, num_chains, k), chains.u.dtype),
+        jnp.zeros((num_eta, num_chains, k, num_samples), chains.u.dtype),
         jnp.zeros(num_eta, jnp.int32),
         jnp.zeros(num_eta, chains.u.dtype),
     )
@@ -276,18 +277,18 @@ def summarize_draws(stats):
     """Moments and diagnostics of multi-chain draws of T, for every eta at once.
 
     Args:
-      stats: (num_samples, B, num_chains, k) draws, as run_chains returns them.
+      stats: (B, num_chains, k, num_samples) draws, as run_chains returns them.
 
     Returns:
       dict with mu_T (B, k), cov_TT (B, k, k), ess (B, k) and rhat (B, k).
     """
-    num_samples, num_eta, num_chains, k = stats.shape
-    mu = stats.mean(axis=(0, 2))
-    centred = stats - mu[None, :, None, :]
-    cov = jnp.einsum("sbci,sbcj->bij", centred, centred) / (num_samples * num_chains - 1)
+    num_eta, num_chains, k, num_samples = stats.shape
+    mu = stats.mean(axis=(1, 3))
+    centred = stats - mu[:, None, :, None]
+    cov = jnp.einsum("bcis,bcjs->bij", centred, centred) / (num_samples * num_chains - 1)
     # BlackJAX squeezes a single statistic away; keep the (B, k) shape.
-    ess = effective_sample_size(stats, chain_axis=2, sample_axis=0)
-    rhat = potential_scale_reduction(stats, chain_axis=2, sample_axis=0)
+    ess = effective_sample_size(stats, chain_axis=1, sample_axis=3)
+    rhat = potential_scale_reduction(stats, chain_axis=1, sample_axis=3)
     return {
         "mu_T": mu,
         "cov_TT": cov,
