@@ -31,13 +31,13 @@ def truth(family, eta):
     return quadrature_moments(family, np.asarray(eta, dtype=np.float64))["mu_T"]
 
 
-@pytest.mark.parametrize("name", list_families())
-def test_hmc_error_bars_are_honest(name):
-    config = with_overrides(load_data_config(CONFIGS / f"{name}.yaml"), num_points=NUM_ETA)
+def z_scores(name, num_eta):
+    """z (num_eta, k) of HMC with the family's config against the truth, and a report."""
+    config = with_overrides(load_data_config(CONFIGS / f"{name}.yaml"), num_points=num_eta)
     family = config.ef.build()
     key_grid, key_sample = jax.random.split(jax.random.key(7))
     eta = make_eta_grid(family, config.grid, key_grid).eta
-    out = generate(family, eta, config.sampling, key_sample, batch_size=NUM_ETA)
+    out = generate(family, eta, config.sampling, key_sample, batch_size=num_eta)
 
     stderr = np.sqrt(np.diagonal(out["cov_TT"], axis1=1, axis2=2) / out["ess"])
     z = (out["mu_T"] - truth(family, eta)) / stderr
@@ -46,6 +46,22 @@ def test_hmc_error_bars_are_honest(name):
         f"{label}: mean {m:+.2f} std {s:.2f}"
         for label, m, s in zip(labels, z.mean(0), z.std(0), strict=True)
     )
+    return z, report
+
+
+@pytest.mark.parametrize("name", list_families())
+def test_hmc_error_bars_are_honest(name):
+    z, report = z_scores(name, NUM_ETA)
     assert np.all(np.isfinite(z)), report
     assert np.all((z.std(0) >= 0.75) & (z.std(0) <= 1.33)), report
     assert np.all(np.abs(z.mean(0)) < 0.3), report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_families())
+def test_hmc_error_bars_are_honest_to_15_percent(name):
+    """1000 eta: the standard deviation of z is estimated to about 2%."""
+    z, report = z_scores(name, 1000)
+    assert np.all(np.isfinite(z)), report
+    assert np.all((z.std(0) >= 0.85) & (z.std(0) <= 1.15)), report
+    assert np.all(np.abs(z.mean(0)) < 0.15), report

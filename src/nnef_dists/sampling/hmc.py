@@ -11,9 +11,10 @@ pooled per eta: the C chains of one eta share one step size, adapted on their
 mean acceptance rate, and one diagonal inverse mass matrix, estimated by
 Welford's algorithm from all C chains. The HMC transition itself is written
 here on the whole (B, C, d) array, drawing its momenta and acceptance
-uniforms in bulk; BlackJAX's per-chain kernel draws one key per chain and
-step, which costs more than the leapfrog steps themselves on a CPU (see
-benchmarks/generate.py). ``method: nuts`` uses BlackJAX's NUTS kernel.
+uniforms in bulk: BlackJAX's HMC kernel, vmapped over chains, splits keys per
+chain and step, and ran about 6 times slower than the bare leapfrog loop on
+a 2-core CPU in development (this kernel: about 2 times, at 5 leapfrog steps
+per transition). ``method: nuts`` uses BlackJAX's NUTS kernel.
 
 Only T(x) of the draws is kept; per eta the result holds the pooled mean and
 covariance of T, BlackJAX's multi-chain effective sample size and R-hat per

@@ -2,14 +2,13 @@
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.scipy.special import log_ndtr
 
-from nnef_dists.families.base import ExponentialFamily
+from nnef_dists.families.builtin.gaussian_1d import Gaussian1D
 from nnef_dists.families.registry import register_family
 
 # z below which A is computed as an exponential perturbed by eta_2, per dtype: above
@@ -36,7 +35,7 @@ def log_f(c):
 
 @register_family("rectified_gaussian")
 @dataclass(frozen=True)
-class RectifiedGaussian(ExponentialFamily):
+class RectifiedGaussian(Gaussian1D):
     """N(m, v) truncated to x >= 0: eta = [m / v, -1 / (2 v)], valid for eta_2 < 0.
 
     With z = eta_1 / sqrt(-2 eta_2) (= m / sqrt(v)),
@@ -48,20 +47,8 @@ class RectifiedGaussian(ExponentialFamily):
     as in ``log_f``.
     """
 
-    x_shape: tuple = (1,)
-
-    @cached_property
-    def stat_shapes(self):
-        return {"x": (1,), "x2": (1,)}
-
-    def _compute_stats(self, x):
-        return {"x": x, "x2": x**2}
-
     def x_bounds(self):
         return np.zeros(self.x_shape), np.full(self.x_shape, np.inf)
-
-    def eta_bounds(self):
-        return {"x2": (-np.inf, 0.0)}
 
     def log_partition(self, eta):
         eta1, precision = eta[0], -2.0 * eta[1]
