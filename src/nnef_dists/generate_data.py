@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from nnef_dists.config import ConfigError, load_data_config, with_overrides
 from nnef_dists.data import DatasetError, save_dataset
-from nnef_dists.sampling.estimate import DIAGNOSTICS, estimate_padded, iter_batches
+from nnef_dists.sampling.estimate import estimate_padded, iter_batches
 from nnef_dists.sampling.grid import make_eta_grid
 
 DATA_KEYS = ("mu_T", "cov_TT", "ess")
@@ -118,6 +118,16 @@ def summarize(results: dict, seconds: float) -> dict:
     return summary
 
 
+def flagged_eta(results: dict) -> dict:
+    """Row indices of the eta whose chains warrant a look (R-hat > 1.01, divergences)."""
+    if "rhat" not in results:
+        return {}
+    return {
+        "rhat_above_1_01": np.flatnonzero(np.nanmax(results["rhat"], axis=1) > 1.01).tolist(),
+        "with_divergences": np.flatnonzero(results["num_divergent"] > 0).tolist(),
+    }
+
+
 def format_summary(summary: dict) -> str:
     lines = [
         f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}" for k, v in summary.items()
@@ -161,7 +171,7 @@ def run(config, force: bool = False, progress: bool = True) -> tuple[Path, dict]
             "num_drawn": grid.num_drawn,
         },
         "diagnostics": summary,
-        "per_eta_diagnostics": sorted(set(results) & set(DIAGNOSTICS)),
+        "flagged_eta": flagged_eta(results),
         "versions": {pkg: version(pkg) for pkg in ("nnef-dists", "jax", "blackjax", "numpy")},
     }
     save_dataset(output, data, meta)

@@ -17,9 +17,6 @@ from tqdm.auto import tqdm
 from nnef_dists.sampling.hmc import mcmc_batch
 from nnef_dists.sampling.quadrature import quadrature_moments
 
-#: Per-eta diagnostics returned next to the moments (not part of the data file).
-DIAGNOSTICS = ("rhat", "num_divergent", "acceptance_rate", "step_size")
-
 
 def estimate_batch(family, config, key, eta) -> dict:
     """Moments of T for one batch.
@@ -32,7 +29,8 @@ def estimate_batch(family, config, key, eta) -> dict:
 
     Returns:
       dict of float64 NumPy arrays: mu_T (B, k), cov_TT (B, k, k), ess (B, k)
-      (inf for quadrature) and, for MCMC, the DIAGNOSTICS (B, ...).
+      (inf for quadrature) and, for MCMC, the per-eta diagnostics rhat (B, k),
+      num_divergent, acceptance_rate and step_size (B,).
     """
     if config.method == "quadrature":
         out = quadrature_moments(family, np.asarray(eta, dtype=np.float64))
@@ -69,7 +67,7 @@ def generate(family, eta, config, key, batch_size: int = 256, progress: bool = F
 
     Returns:
       dict of float64 arrays: mu_T (N, k), cov_TT (N, k, k), ess (N, k) and,
-      for MCMC, the per-eta DIAGNOSTICS.
+      for MCMC, the per-eta diagnostics of estimate_batch.
     """
     eta = np.asarray(eta)
     batch_size = min(batch_size, len(eta))
