@@ -1,6 +1,8 @@
 """The ``nnef`` console script: one entry point for every command.
 
 nnef generate --config configs/data/gamma.yaml [--output P] [--force] ...
+nnef train --model mlp_et --data data/gamma.pkl [--epochs N] ...
+nnef evaluate --model artifacts/gamma_mlp_et --data data/gamma.pkl
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import sys
 
 from nnef_dists import runtime
 
-#: command -> (module whose main(argv) runs it, one-line description)
+#: command -> (module, function(argv) -> exit status that runs it, one-line description)
 COMMANDS = {
-    "generate": ("nnef_dists.generate_data", "generate a data set from a YAML config"),
+    "generate": ("nnef_dists.generate_data", "main", "generate a data set from a YAML config"),
+    "train": ("nnef_dists.training.cli", "train_main", "train an ET network on a data set"),
+    "evaluate": ("nnef_dists.training.cli", "evaluate_main", "score a trained ET network"),
 }
 
 
@@ -20,15 +24,15 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         width = max(map(len, COMMANDS))
-        lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+        lines = [f"  {name:<{width}}  {text}" for name, (*_, text) in COMMANDS.items()]
         print("usage: nnef COMMAND [options]\n\ncommands:\n" + "\n".join(lines))
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\nerror: unknown command {argv[0]!r}", file=sys.stderr)
             return 2
         return 0
     runtime.configure()  # before the command's imports start JAX's backends
-    module, _ = COMMANDS[argv[0]]
-    return importlib.import_module(module).main(argv[1:])
+    module, function, _ = COMMANDS[argv[0]]
+    return getattr(importlib.import_module(module), function)(argv[1:])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""YAML data configs (DESIGN 3.3) as frozen dataclasses, strictly validated.
+"""YAML configs (data: DESIGN 3.3; training) as frozen dataclasses, strictly validated.
 
 Every field is checked against its annotated type and its ``checks``: an
 unknown, misspelt, mistyped, missing or out-of-range field raises one
@@ -6,8 +6,8 @@ unknown, misspelt, mistyped, missing or out-of-range field raises one
 
     configs/data/gamma.yaml: sampling.num_chain: unknown field; did you mean num_chains?
 
-Parsing also builds the family and checks ``grid.eta_range`` against it, so a
-config that loads is one the generator can run.
+Parsing a data config also builds the family and checks ``grid.eta_range``
+against it, so a config that loads is one the generator can run.
 """
 
 from __future__ import annotations
@@ -121,11 +121,48 @@ class DataConfig:
     output: str = _field(_NON_EMPTY, default="data/out.pkl")
 
 
+_NON_NEGATIVE = (lambda v: v is None or v >= 0), "must not be negative"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training config (``configs/train/*.yaml``); command-line flags override it."""
+
+    model: str = _field(_NON_EMPTY)
+    data: str = _field(_NON_EMPTY)
+    output_dir: str | None = None  # default: artifacts/<data file stem>_<model>
+    hidden_sizes: tuple[int, ...] = _field(_NON_EMPTY, _POSITIVE_ENTRIES, default=(64, 64))
+    model_options: dict = _field(default_factory=dict)  # model-specific constructor keywords
+    epochs: int = _field(_POSITIVE, default=300)
+    lr: float = _field(_POSITIVE, default=1e-3)  # peak learning rate
+    batch_size: int = _field(_POSITIVE, default=256)
+    weight_decay: float = _field(_NON_NEGATIVE, default=1e-4)
+    warmup_epochs: int = _field(_at_least(0), default=5)
+    clip_norm: float = _field(_POSITIVE, default=1.0)
+    patience: int = _field(_POSITIVE, default=50)  # epochs without a better validation loss
+    loss: str = _field(_one_of("mse", "noise_weighted"), default="mse")
+    jacobian_weight: float | None = _field(_NON_NEGATIVE, default=None)  # None: model default
+    seed: int = _field(_at_least(0), default=0)  # initialisation, split and minibatches
+
+
+def parse_train_config(mapping, source: str = "<dict>") -> TrainConfig:
+    """Validate a mapping into a TrainConfig; errors are ConfigErrors prefixed by source."""
+    try:
+        return _parse(TrainConfig, mapping, "")
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
 # ---- parsing ------------------------------------------------------------------
 
 
 def load_data_config(path) -> DataConfig:
     """Read and validate a YAML data config; every problem is one ConfigError."""
+    return parse_data_config(read_yaml(path), source=str(path))
+
+
+def read_yaml(path):
+    """The parsed YAML file at ``path`` (duplicate keys refused), or a ConfigError naming it."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -139,7 +176,7 @@ def load_data_config(path) -> DataConfig:
         raise ConfigError(f"{path}: invalid YAML: {err}") from None
     if raw is None:
         raise ConfigError(f"{path}: the config file is empty")
-    return parse_data_config(raw, source=str(path))
+    return raw
 
 
 def parse_data_config(mapping, source: str = "<dict>") -> DataConfig:
@@ -209,6 +246,8 @@ def _coerce(hint, value, where: str):
         (hint,) = [a for a in args if a is not type(None)]
     if dataclasses.is_dataclass(hint):
         return _parse(hint, value, where)
+    if hint is bool and isinstance(value, bool):
+        return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -228,6 +267,7 @@ def _describe(hint) -> str:
     if typing.get_origin(hint) is tuple:
         return "a list"
     return {
+        bool: "true or false",
         int: "an integer",
         float: "a finite number",
         str: "a string",

@@ -194,6 +194,15 @@ def _rule_for(family):
     )
 
 
+def supports_quadrature(family) -> bool:
+    """Whether ``quadrature_moments`` handles the family's domain."""
+    try:
+        _rule_for(family)
+    except ValueError:
+        return False
+    return True
+
+
 def _node(family, eta, x, log_jac):
     """Log integrand and T at one point: (eta . T(x) + log h(x) + log_jac, T(x) (k,)).
 

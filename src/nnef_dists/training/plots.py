@@ -1,0 +1,44 @@
+"""Figures of training and evaluation, written as PNG files (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def learning_curve(history: dict, path: Path, title: str = "") -> None:
+    """Training and validation loss per epoch (log scale), the best epoch marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    ax.semilogy(epochs, history["train_loss"], label="training")
+    ax.semilogy(epochs, history["val_loss"], label="validation")
+    ax.axvline(history["best_epoch"] + 1, color="grey", ls=":", label="best (kept)")
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def predicted_vs_reference(pred, reference, labels, path: Path, reference_name: str) -> None:
+    """One panel per statistic: predicted mu_T against the reference, with the diagonal."""
+    k = pred.shape[1]
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        if j >= k:
+            ax.axis("off")
+            continue
+        lo, hi = np.min(reference[:, j]), np.max(reference[:, j])
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
+        ax.scatter(reference[:, j], pred[:, j], s=4, alpha=0.6)
+        ax.set(title=labels[j], xlabel=reference_name, ylabel="predicted")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

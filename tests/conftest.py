@@ -1,0 +1,36 @@
+"""Shared fixtures: small data sets whose truth is known in closed form."""
+
+import numpy as np
+import pytest
+
+from nnef_dists.data import save_dataset
+from nnef_dists.families import get_family
+from nnef_dists.sampling import exact_moments
+
+
+def gamma_dataset(n: int, seed: int = 0, ess: float = np.inf) -> dict:
+    """Gamma data at n eta: closed-form cov_TT, and mu_T exact (ess = inf) or with
+    Gaussian noise of exactly the standard error sqrt(diag(cov_TT) / ess)."""
+    rng = np.random.default_rng(seed)
+    eta = np.column_stack([rng.uniform(-0.5, 3.0, n), rng.uniform(-4.0, -0.5, n)])
+    exact = exact_moments(get_family("gamma"), eta)
+    se = np.sqrt(np.diagonal(exact["cov_TT"], axis1=1, axis2=2) / ess)
+    return {
+        "eta": eta,
+        "mu_T": exact["mu_T"] + se * rng.standard_normal(eta.shape),
+        "cov_TT": exact["cov_TT"],
+        "ess": np.full(eta.shape, ess),
+    }
+
+
+@pytest.fixture(scope="session")
+def gamma_file(tmp_path_factory):
+    """A 320-row gamma data file with honest noise (ess 400) and its metadata."""
+    path = tmp_path_factory.mktemp("data") / "gamma.pkl"
+    meta = {
+        "family": "gamma",
+        "stat_labels": ["log_x[0]", "x[0]"],
+        "config": {"ef": {"name": "gamma", "x_shape": [1], "params": {}}},
+    }
+    save_dataset(path, gamma_dataset(320, seed=1, ess=400.0), meta)
+    return path
