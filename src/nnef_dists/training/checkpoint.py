@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import jax.numpy as jnp
+import numpy as np
 import yaml
 from flax import nnx, serialization
 
@@ -73,15 +74,23 @@ def atomic_directory(directory: Path, force: bool = False):
 
 
 def model_record(
-    model: ETModel, train_config: TrainConfig, family: dict | None, stat_labels
+    model: ETModel, train_config: TrainConfig, family: dict | None, stat_labels, train_eta=None
 ) -> dict:
-    """The content of config.yaml for a model trained with ``train_config``."""
+    """The content of config.yaml for a model trained with ``train_config``.
+
+    ``train_eta`` (N, k), the training inputs, gives the box ``eta_range``
+    (per-coordinate min and max) outside which the model extrapolates.
+    """
     cfg = dataclasses.asdict(train_config)
+    eta_range = None
+    if train_eta is not None:
+        eta_range = [np.min(train_eta, 0).tolist(), np.max(train_eta, 0).tolist()]
     return {
         "model": type(model).registry_name,
         "eta_dim": int(model.norm.eta_mean.shape[0]),
         "family": family,
         "stat_labels": list(stat_labels) if stat_labels is not None else None,
+        "eta_range": eta_range,
         "normalization": model.norm.to_dict(),
         "training": {
             key: list(value) if isinstance(value, tuple) else value for key, value in cfg.items()
@@ -145,7 +154,8 @@ class LoadedModel:
     Attributes:
       name: registry name of the model; module: the nnx module;
       family: the ExponentialFamily of the data, or None when it was not recorded;
-      stat_labels, record (config.yaml as a dict), directory.
+      stat_labels, record (config.yaml as a dict), directory;
+      eta_range: (lo (k,), hi (k,)) of the training eta, or None.
       mu_T, jacobian: eta (..., k) -> (..., k) and (..., k, k); and where the
         model provides them: cov_TT (..., k, k), log_partition (...),
         eta_from_mu mu (..., k) -> (..., k).
@@ -161,6 +171,8 @@ class LoadedModel:
         family = self.record.get("family")
         self.family = FamilyConfig(**family).build() if family else None
         self.stat_labels = self.record.get("stat_labels")
+        bounds = self.record.get("eta_range")
+        self.eta_range = tuple(np.asarray(b, np.float32) for b in bounds) if bounds else None
         self.provides = ("mu_T", "jacobian", *type(self.module).provides)
         graphdef, state = nnx.split(self.module)
         for method in self.provides:

@@ -38,7 +38,7 @@ def train_and_save(config: TrainConfig, output: Path, force=False, progress=True
     normalization = Normalization.from_data(splits["train"]["eta"], splits["train"]["mu_T"])
     model = build_model(config, data["eta"].shape[1], normalization)
     history = fit(model, splits["train"], splits["val"], config, progress=progress)
-    record = model_record(model, config, family, labels)
+    record = model_record(model, config, family, labels, splits["train"]["eta"])
     metrics, arrays = evaluate(LoadedModel(model, record), data, "test")
     metrics["training"] = {
         key: value for key, value in history.to_dict().items() if not key.endswith("_loss")
