@@ -1,0 +1,1 @@
+"""glu_et: an ET network of residual gated-linear-unit blocks."""

@@ -1,0 +1,1 @@
+"""mlp_et: a residual MLP ET network."""

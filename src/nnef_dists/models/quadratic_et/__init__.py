@@ -1,0 +1,1 @@
+"""quadratic_et: an ET network of residual blocks with second-order interactions."""

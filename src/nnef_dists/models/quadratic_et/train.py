@@ -1,0 +1,11 @@
+"""Train quadratic_et.
+
+python -m nnef_dists.models.quadratic_et.train --data data/x.pkl [options]
+"""
+
+import sys
+
+from nnef_dists.training.cli import train_main
+
+if __name__ == "__main__":
+    sys.exit(train_main(sys.argv[1:], model="quadratic_et"))
