@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/models.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
