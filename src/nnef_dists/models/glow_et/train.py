@@ -1,0 +1,8 @@
+"""Train glow_et: python -m nnef_dists.models.glow_et.train --data data/x.pkl [options]."""
+
+import sys
+
+from nnef_dists.training.cli import train_main
+
+if __name__ == "__main__":
+    sys.exit(train_main(sys.argv[1:], model="glow_et"))
