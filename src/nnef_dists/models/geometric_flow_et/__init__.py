@@ -1,0 +1,1 @@
+"""Geometric flow ET network: mu_T as a line integral of a PSD covariance network."""

@@ -1,0 +1,1 @@
+"""Potential ET network: a convex log-partition A(eta) whose gradient is mu_T."""
