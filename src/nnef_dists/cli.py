@@ -3,6 +3,7 @@
 nnef generate --config configs/data/gamma.yaml [--output P] [--force] ...
 nnef train --model mlp_et --data data/gamma.pkl [--epochs N] ...
 nnef evaluate --model artifacts/gamma_mlp_et --data data/gamma.pkl
+nnef cavi --config configs/cavi/normal_gamma.yaml [--train-missing]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ COMMANDS = {
     "generate": ("nnef_dists.generate_data", "main", "generate a data set from a YAML config"),
     "train": ("nnef_dists.training.cli", "train_main", "train an ET network on a data set"),
     "evaluate": ("nnef_dists.training.cli", "evaluate_main", "score a trained ET network"),
+    "cavi": ("nnef_dists.inference.cli", "main", "run a CAVI example config (configs/cavi)"),
 }
 
 

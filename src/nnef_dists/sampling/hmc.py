@@ -250,7 +250,9 @@ def run_chains(step_fn, to_stats, chains, key, config):
         # Draws are stored along the last axis, where the FFT of the ESS wants them.
         draw = jnp.maximum(t - num_warmup, 0)
         stats = jax.lax.dynamic_update_index_in_dim(stats, to_stats(chains.u), draw, 3)
-        divergent_sum = divergent_sum + jnp.where(sampling, divergent.sum(axis=1), 0)
+        divergent_sum = divergent_sum + jnp.where(
+            sampling, divergent.sum(axis=1, dtype=jnp.int32), 0
+        )
         accept_sum = accept_sum + jnp.where(sampling, accept_prob.mean(axis=1), 0.0)
         return (chains, state, stats, divergent_sum, accept_sum), None
 
