@@ -134,9 +134,9 @@ class TrainConfig:
     hidden_sizes: tuple[int, ...] = _field(_NON_EMPTY, _POSITIVE_ENTRIES, default=(64, 64))
     model_options: dict = _field(default_factory=dict)  # model-specific constructor keywords
     epochs: int = _field(_POSITIVE, default=300)
-    lr: float = _field(_POSITIVE, default=1e-3)  # peak learning rate
-    batch_size: int = _field(_POSITIVE, default=256)
-    weight_decay: float = _field(_NON_NEGATIVE, default=1e-4)
+    lr: float = _field(_POSITIVE, default=3e-3)  # peak learning rate
+    batch_size: int = _field(_POSITIVE, default=64)
+    weight_decay: float = _field(_NON_NEGATIVE, default=0.0)
     warmup_epochs: int = _field(_at_least(0), default=5)
     clip_norm: float = _field(_POSITIVE, default=1.0)
     patience: int = _field(_POSITIVE, default=50)  # epochs without a better validation loss

@@ -8,6 +8,11 @@
 2. Trains ``potential_et`` (configs/train/potential_et.yaml) on it into
    ``artifacts/demo/gamma_potential_et`` and prints its metrics on the test
    split against the closed form.
+3. Runs both CAVI examples (configs/cavi/*.yaml) with network providers,
+   training the networks they need first (``artifacts/cavi/``), against
+   their references (closed form and quadrature).
+4. Prints one summary table and writes ``artifacts/demo/report.md`` with
+   plots: learning curves, predicted against exact, CAVI traces.
 
 What is already there is reused; delete it to rebuild.
 """
@@ -20,6 +25,7 @@ if __name__ == "__main__":
     runtime.configure()  # before anything starts JAX's backends (importing blackjax does)
 
 import argparse
+import shutil
 from pathlib import Path
 
 import jax
@@ -29,14 +35,18 @@ import numpy as np
 from nnef_dists import generate_data
 from nnef_dists.config import load_data_config, parse_train_config, read_yaml, with_overrides
 from nnef_dists.data import load_dataset
+from nnef_dists.inference.cli import run_example
 from nnef_dists.training import load_model
 from nnef_dists.training.evaluate import evaluate, format_metrics
+from nnef_dists.training.plots import cavi_traces
 from nnef_dists.training.run import train_and_save
 
 CONFIG = Path("configs/data/gamma.yaml")
 OUTPUT = Path("data/demo/gamma.pkl")
 TRAIN_CONFIG = Path("configs/train/potential_et.yaml")
 MODEL_DIR = Path("artifacts/demo/gamma_potential_et")
+REPORT_DIR = Path("artifacts/demo")
+CAVI_CONFIGS = (Path("configs/cavi/normal_gamma.yaml"), Path("configs/cavi/polynomial_prior.yaml"))
 
 
 def z_scores(family, data) -> tuple[np.ndarray, np.ndarray]:
@@ -93,12 +103,73 @@ def main(argv=None) -> int:
     print(format_table(family, data, exact, z))
     print(f"\nz-scores over {len(z)} eta\n")
     print(format_z_summary(family, z))
-    train_network(data, args.epochs)
+    metrics = train_network(data, args.epochs)
+    examples = {}
+    for path in CAVI_CONFIGS:
+        print(f"\n== CAVI: {path}")
+        examples[path.stem] = run_example(path, train=True)
+        print(examples[path.stem]["report"])
+    table = summary_table(z, metrics, examples)
+    print("\n" + table)
+    write_report(table, examples)
+    print(f"\nreport: {REPORT_DIR / 'report.md'}")
     return 0
 
 
-def train_network(data, epochs: int) -> None:
-    """Train potential_et on the demo data (or reuse it) and print its test metrics."""
+def summary_table(z, metrics, examples) -> str:
+    """One table: honest error bars, the network's accuracy, CAVI agreement."""
+    lines = [f"{'step':>34} | {'figure':>48}", "-" * 85]
+    lines.append(
+        f"{'HMC data: z std per statistic':>34} | {np.array2string(z.std(0), precision=3):>48}"
+    )
+    truth = metrics["vs_truth"]
+    lines.append(
+        f"{'potential_et: error / noise floor':>34} | "
+        f"{np.array2string(np.asarray(truth['ratio_to_noise_floor']), precision=3):>48}"
+    )
+    lines.append(
+        f"{'potential_et: Jacobian PSD share':>34} | "
+        f"{metrics['jacobian']['fraction_symmetric_psd']:>48.3f}"
+    )
+    for name, ex in examples.items():
+        run, ref = ex["summaries"]
+        rel = max(abs(run[k] - ref[k]) / abs(ref[k]) for k in run)
+        sweeps = int(ex["runs"][0]["result"].num_iter)
+        lines.append(
+            f"{name + ': network vs reference':>34} | "
+            f"{f'max relative difference {rel:.2e} in {sweeps} sweeps':>48}"
+        )
+    return "\n".join(lines)
+
+
+def write_report(table: str, examples) -> None:
+    """artifacts/demo/report.md with the summary table and the figures."""
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("learning_curve.png", "predicted_vs_exact.png"):
+        shutil.copy(MODEL_DIR / name, REPORT_DIR / f"potential_et_{name}")
+    figures = ["potential_et_learning_curve.png", "potential_et_predicted_vs_exact.png"]
+    for name, ex in examples.items():
+        traces = {
+            label: r["result"].trace
+            for label, r in zip(("network", "reference"), ex["runs"], strict=True)
+        }
+        cavi_traces(traces, REPORT_DIR / f"cavi_{name}.png", name)
+        figures.append(f"cavi_{name}.png")
+    body = [
+        "# nnef-dists demo report",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+        *(ex["report"].join(["```\n", "\n```\n"]) for ex in examples.values()),
+        *(f"![{f}]({f})" for f in figures),
+    ]
+    (REPORT_DIR / "report.md").write_text("\n".join(body) + "\n")
+
+
+def train_network(data, epochs: int) -> dict:
+    """Train potential_et on the demo data (or reuse it); print and return its test metrics."""
     if MODEL_DIR.exists():
         print(f"\nreusing {MODEL_DIR} (delete it to retrain)")
     else:
@@ -108,6 +179,7 @@ def train_network(data, epochs: int) -> None:
         print(train_and_save(config, MODEL_DIR).splitlines()[0])
     metrics, _ = evaluate(load_model(MODEL_DIR), data, "test")
     print("\n" + format_metrics(metrics))
+    return metrics
 
 
 if __name__ == "__main__":

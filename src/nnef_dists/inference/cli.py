@@ -172,33 +172,48 @@ def report(config, problem, names, runs, closed_form) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        config = load_cavi_config(args.config)
-        problem = build_problem(config)
-        if args.train_missing:
-            train_missing(config, problem, args.config)
-        families = {"x": problem.family_x, "y": problem.family_y}
-        names, runs = {}, []
-        for where in ("run", "reference"):
-            specs = getattr(config, where)
-            pair = [
-                build_provider(getattr(specs, n), f, f"{where}.{n}", args.config)
-                for n, f in families.items()
-            ]
-            names[where] = pair
-            float64 = where == "reference"
-            runs.append(run_cavi(problem, *pair, config.solver, config.seed, float64))
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def run_example(config_path, train: bool = False) -> dict:
+    """Run a CAVI config: dict(problem, names, runs, summaries, closed_form, report).
+
+    ``summaries`` holds the posterior summaries of the run and of the
+    reference; ``report`` is the printed table. Raises ConfigError.
+    """
+    config = load_cavi_config(config_path)
+    problem = build_problem(config)
+    if train:
+        train_missing(config, problem, config_path)
+    families = {"x": problem.family_x, "y": problem.family_y}
+    names, runs = {}, []
+    for where in ("run", "reference"):
+        specs = getattr(config, where)
+        pair = [
+            build_provider(getattr(specs, n), f, f"{where}.{n}", config_path)
+            for n, f in families.items()
+        ]
+        names[where] = pair
+        runs.append(run_cavi(problem, *pair, config.solver, config.seed, where == "reference"))
     closed_form = None
     if problem.name == "normal_gamma":
         mu, tau = config.prior.mu, config.prior.tau
         eta = ex.normal_gamma_fixed_point(problem.data, mu.mean, mu.sd, tau.shape, tau.rate)
         closed_form = summarize(problem, *eta)
-    print(report(config, problem, names, runs, closed_form))
+    return {
+        "problem": problem,
+        "runs": runs,
+        "summaries": [summarize(problem, r["result"].eta_x, r["result"].eta_y) for r in runs],
+        "closed_form": closed_form,
+        "report": report(config, problem, names, runs, closed_form),
+    }
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run_example(args.config, args.train_missing)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result["report"])
     return 0
 
 

@@ -1,0 +1,35 @@
+"""Conditional normalising flows: MADE, MAF, NSF, mixture-of-Gaussians bases (DESIGN 1.5).
+
+    from nnef_dists.flows import ConditionalDensityEstimator
+    est = ConditionalDensityEstimator(flow="maf", hidden=64, blocks=5)
+    est.fit(features, params, epochs=100)
+    est.log_prob(params, features); est.sample(key, features, 100)
+
+Command line: ``python -m nnef_dists.flows.cli train | infer | coverage`` (``nnef cde``).
+"""
+
+from nnef_dists.flows.batchnorm import BatchNormFlow
+from nnef_dists.flows.estimator import ConditionalDensityEstimator
+from nnef_dists.flows.flow import FLOWS, Flow, FlowConfig, StandardNormal
+from nnef_dists.flows.made import MADE
+from nnef_dists.flows.maf import AffineMADE
+from nnef_dists.flows.mog import MADEMoG
+from nnef_dists.flows.nsf import SplineMADE, rational_quadratic_spline
+from nnef_dists.flows.standardize import Standardizer
+from nnef_dists.flows.train import TrainOptions
+
+__all__ = [
+    "FLOWS",
+    "MADE",
+    "AffineMADE",
+    "BatchNormFlow",
+    "ConditionalDensityEstimator",
+    "Flow",
+    "FlowConfig",
+    "MADEMoG",
+    "SplineMADE",
+    "StandardNormal",
+    "Standardizer",
+    "TrainOptions",
+    "rational_quadratic_spline",
+]

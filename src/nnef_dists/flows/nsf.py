@@ -1,0 +1,143 @@
+"""Autoregressive rational-quadratic spline flows (NSF; Durkan et al. 2019).
+
+Each dimension is pushed through a monotone rational-quadratic spline with K
+bins on [-B, B] whose widths, heights and interior derivatives come from a
+MADE, and through the identity outside [-B, B] (linear tails; the boundary
+derivatives are 1, so the map is C^1). In bin k, with xi = (x - x_k) / w_k,
+s_k = h_k / w_k and knot derivatives d_k, d_{k+1}:
+
+    y = y_k + h_k (s_k xi^2 + d_k xi (1 - xi)) / (s_k + (d_k + d_{k+1} - 2 s_k) xi (1 - xi)),
+
+    dy/dx = s_k^2 (d_{k+1} xi^2 + 2 s_k xi (1 - xi) + d_k (1 - xi)^2)
+            / (s_k + (d_k + d_{k+1} - 2 s_k) xi (1 - xi))^2,
+
+and the inverse solves a quadratic in xi (the root in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from nnef_dists.flows.made import MADE, autoregressive_inverse
+
+MIN_BIN_WIDTH = 1e-3
+MIN_BIN_HEIGHT = 1e-3
+MIN_DERIVATIVE = 1e-3
+
+
+def _knots(raw: jax.Array, bound: float, minimum: float) -> jax.Array:
+    """Raw bin sizes (..., K) -> knot positions (..., K + 1) from -bound to bound."""
+    k = raw.shape[-1]
+    sizes = minimum + (1 - minimum * k) * jax.nn.softmax(raw, axis=-1)
+    cum = jnp.cumsum(sizes, axis=-1)
+    knots = jnp.concatenate([jnp.zeros_like(cum[..., :1]), cum], axis=-1)
+    knots = 2 * bound * knots - bound
+    return knots.at[..., 0].set(-bound).at[..., -1].set(bound)
+
+
+def _derivatives(raw: jax.Array) -> jax.Array:
+    """Raw interior derivatives (..., K - 1) -> knot derivatives (..., K + 1), 1 at the ends.
+
+    The shift log(e - 1) makes raw = 0 give derivative 1 (the identity spline).
+    """
+    inner = MIN_DERIVATIVE + jax.nn.softplus(raw + jnp.log(jnp.expm1(1.0 - MIN_DERIVATIVE)))
+    ones = jnp.ones_like(inner[..., :1])
+    return jnp.concatenate([ones, inner, ones], axis=-1)
+
+
+def _take(array: jax.Array, index: jax.Array) -> jax.Array:
+    """array[..., index] per element: (..., K), (...) -> (...)."""
+    return jnp.sum(array * jax.nn.one_hot(index, array.shape[-1], dtype=array.dtype), -1)
+
+
+def rational_quadratic_spline(x, widths, heights, derivatives, bound: float, inverse=False):
+    """Elementwise monotone RQ spline on [-bound, bound], identity outside.
+
+    Args:
+      x: (...,) inputs (outputs of the forward map when ``inverse``).
+      widths, heights: (..., K) unnormalised bin widths and heights.
+      derivatives: (..., K - 1) unnormalised interior knot derivatives.
+      bound: B; inverse: evaluate the inverse map.
+
+    Returns:
+      (y, log |dy/dx|), both (...,); for the inverse, y is the preimage and the
+      log-derivative is that of the inverse map.
+    """
+    xk, yk = _knots(widths, bound, MIN_BIN_WIDTH), _knots(heights, bound, MIN_BIN_HEIGHT)
+    d = _derivatives(derivatives)
+    inside = jnp.abs(x) < bound
+    xc = jnp.clip(x, -bound, bound)
+    search = yk if inverse else xk
+    k = jnp.clip(jnp.sum(xc[..., None] >= search[..., 1:-1], axis=-1), 0, widths.shape[-1] - 1)
+    x0, w = _take(xk, k), _take(xk, k + 1) - _take(xk, k)
+    y0, h = _take(yk, k), _take(yk, k + 1) - _take(yk, k)
+    d0, d1 = _take(d, k), _take(d, k + 1)
+    s = h / w
+    if inverse:
+        dy = xc - y0
+        a = h * (s - d0) + dy * (d1 + d0 - 2 * s)
+        b = h * d0 - dy * (d1 + d0 - 2 * s)
+        c = -s * dy
+        xi = 2 * c / (-b - jnp.sqrt(jnp.maximum(b**2 - 4 * a * c, 0.0)))
+    else:
+        xi = (xc - x0) / w
+    t = xi * (1 - xi)
+    denominator = s + (d1 + d0 - 2 * s) * t
+    log_dy = 2 * jnp.log(s) + jnp.log(d1 * xi**2 + 2 * s * t + d0 * (1 - xi) ** 2)
+    log_dy = log_dy - 2 * jnp.log(denominator)
+    if inverse:
+        y, log_dy = x0 + xi * w, -log_dy
+    else:
+        y = y0 + h * (s * xi**2 + d0 * t) / denominator
+    return jnp.where(inside, y, x), jnp.where(inside, log_dy, 0.0)
+
+
+class SplineMADE(nnx.Module):
+    """One autoregressive NSF layer: x (..., D), context (..., C) or None <-> z (..., D).
+
+    Args:
+      dim, context_dim: D and C (0 without context).
+      order: (D,) autoregressive order (default 0..D-1).
+      hidden, hidden_layers: size of the MADE.
+      bins: K; bound: B, the half-width of the spline's interval.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        context_dim: int = 0,
+        *,
+        order=None,
+        hidden: int = 64,
+        hidden_layers: int = 2,
+        bins: int = 8,
+        bound: float = 5.0,
+        rngs: nnx.Rngs,
+    ):
+        self.dim, self.bins, self.bound = dim, bins, bound
+        self.made = MADE(
+            dim,
+            context_dim,
+            3 * bins - 1,
+            order=order,
+            hidden=hidden,
+            hidden_layers=hidden_layers,
+            rngs=rngs,
+        )
+
+    def _spline(self, x, params, inverse):
+        k = self.bins
+        widths, heights, derivs = params[..., :k], params[..., k : 2 * k], params[..., 2 * k :]
+        return rational_quadratic_spline(x, widths, heights, derivs, self.bound, inverse)
+
+    def forward(self, x: jax.Array, context: jax.Array | None = None):
+        """x (..., D) -> (z (..., D), log |det dz/dx| (...))."""
+        z, log_dz = self._spline(x, self.made(x, context), inverse=False)
+        return z, log_dz.sum(-1)
+
+    def inverse(self, z: jax.Array, context: jax.Array | None = None) -> jax.Array:
+        """z (..., D) -> x (..., D), by D passes of the MADE."""
+        step = lambda x: self._spline(z, self.made(x, context), inverse=True)[0]
+        return autoregressive_inverse(step, z, self.dim)
