@@ -56,7 +56,7 @@ def test_unknown_model_names_the_choices():
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("k", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_shapes_and_jit_vmap_grad(name, k):
     model = build_model(small_config(name), k, random_normalization(k))
     eta = jax.random.normal(jax.random.key(1), (7, k))
