@@ -109,8 +109,6 @@ def train_one(case: str, data: Path, model: str, epochs: int | None) -> dict:
     raw["data"] = str(data)
     if epochs is not None:
         raw["epochs"] = epochs
-    if case.endswith("-hmc"):
-        raw["loss"] = "noise_weighted"
     config = parse_train_config(raw, source=model)
     output = OUT / "models" / f"{data.stem}_{model}"
     train_and_save(config, output, force=True, progress=False)
