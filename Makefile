@@ -24,8 +24,11 @@ demo: $(STAMP)
 	$(BIN)/python -m nnef_dists.demo
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/cavi.py
+	$(BIN)/python benchmarks/cde.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

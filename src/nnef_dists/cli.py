@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("nnef_dists.training.cli", "train_main", "train an ET network on a data set"),
     "evaluate": ("nnef_dists.training.cli", "evaluate_main", "score a trained ET network"),
     "cavi": ("nnef_dists.inference.cli", "main", "run a CAVI example config (configs/cavi)"),
+    "cde": ("nnef_dists.flows.cli", "main", "conditional density estimation (normalising flows)"),
 }
 
 

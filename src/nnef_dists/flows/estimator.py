@@ -196,19 +196,22 @@ class ConditionalDensityEstimator:
 
     def log_prob(self, params, features=None) -> np.ndarray:
         """log p(params | features) in raw units: params (N, D), features (N, C) -> (N,)."""
-        self._require_fitted()
-        y = self._params(params)
-        x = self._features(features, rows=len(y))
-        x = np.broadcast_to(x, (len(y), x.shape[1])) if len(x) == 1 else x
-        return np.asarray(self._call(_log_prob, y, x)) + self.param_scaler.log_det
+        return np.asarray(self._call(_log_prob, *self._pair(params, features))) + (
+            self.param_scaler.log_det
+        )
 
     def to_normal(self, params, features=None) -> np.ndarray:
         """The flow's map of params given features to N(0, I): (N, D) -> (N, D)."""
+        return np.asarray(self._call(_to_normal, *self._pair(params, features)))
+
+    def _pair(self, params, features):
+        """Standardised (y (N, D), x (N, C)); one feature row is used for every params row."""
         self._require_fitted()
         y = self._params(params)
         x = self._features(features, rows=len(y))
-        x = np.broadcast_to(x, (len(y), x.shape[1])) if len(x) == 1 else x
-        return np.asarray(self._call(_to_normal, y, x))
+        if len(x) not in (1, len(y)):
+            raise ValueError(f"features have {len(x)} rows but params have {len(y)}")
+        return y, np.broadcast_to(x, (len(y), x.shape[1])) if len(x) == 1 else x
 
     def sample(self, key, features=None, n: int = 1) -> np.ndarray:
         """n draws of params per feature row: features (N, C) -> (N, n, D); None -> (n, D)."""

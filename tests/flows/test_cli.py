@@ -1,0 +1,78 @@
+"""The command line on a tiny problem: train -> infer (3 modes) -> coverage, and errors."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from nnef_dists.flows.cli import main
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    """Features (200, 2) and params (200, 2) CSV files with headers, and a trained model."""
+    root = tmp_path_factory.mktemp("cde")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (200, 2))
+    theta = np.column_stack([x[:, 0], x[:, 1] - x[:, 0]]) + 0.3 * rng.standard_normal((200, 2))
+    np.savetxt(root / "F.csv", x, delimiter=",", header="a,b", comments="")
+    np.savetxt(root / "P.csv", theta, delimiter=",", header="t0,t1", comments="")
+    common = ["--features", str(root / "F.csv"), "--skip-header", "--quiet"]
+    args = ["train", *common, "--params", str(root / "P.csv"), "--out", str(root / "model")]
+    assert main([*args, "--hidden", "8", "--blocks", "2", "--epochs", "3", "--batch", "50"]) == 0
+    return root, common
+
+
+def _rows(path):
+    with open(path) as handle:
+        return list(csv.reader(handle))
+
+
+def test_infer_modes_write_the_documented_columns(problem):
+    root, common = problem
+    model = ["--model", str(root / "model")]
+    out = str(root / "s.csv")
+    assert main(["infer", *model, *common, "--out", out, "--samples", "3"]) == 0
+    rows = _rows(out)
+    assert rows[0] == ["feature_idx", "sample_idx", "p0", "p1"]
+    assert len(rows) == 1 + 200 * 3 and rows[4][:2] == ["1", "0"]
+    assert main(["infer", *model, *common, "--out", out, "--mode", "stats"]) == 0
+    rows = _rows(out)
+    assert rows[0] == ["feature_idx", "stat", "p0", "p1"]
+    assert [r[1] for r in rows[1:3]] == ["mean", "std"] and float(rows[2][2]) > 0
+    argv = ["infer", *model, *common, "--out", out, "--mode", "quantiles"]
+    assert main([*argv, "--quantiles-list", "0.1,0.9", "--samples", "200"]) == 0
+    rows = _rows(out)
+    assert rows[0] == ["feature_idx", "quantile", "p0", "p1"] and len(rows) == 1 + 400
+    assert [r[1] for r in rows[1:3]] == ["0.1", "0.9"] and float(rows[1][2]) < float(rows[2][2])
+
+
+def test_coverage_prints_a_table_and_plots(problem, capsys):
+    root, common = problem
+    plot = root / "cov.png"
+    argv = ["coverage", "--model", str(root / "model"), *common]
+    assert main([*argv, "--params", str(root / "P.csv"), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "radius" in out and "0.900" in out and "p-value" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_from_a_saved_model(problem):
+    root, common = problem
+    argv = ["train", *common, "--params", str(root / "P.csv"), "--out", str(root / "model2")]
+    assert main([*argv, "--load", str(root / "model"), "--epochs", "1"]) == 0
+    assert (root / "model2" / "params.msgpack").exists()
+    assert main([*argv, "--load", str(root / "model"), "--epochs", "1"]) == 2  # exists, no --force
+
+
+def test_malformed_csv_exits_2_naming_file_line_column(problem, capsys):
+    root, _ = problem
+    bad = root / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,x\n")
+    argv = ["infer", "--model", str(root / "model"), "--features", str(bad), "--skip-header"]
+    assert main([*argv, "--out", str(root / "o.csv")]) == 2
+    assert f"{bad}, line 3, column 2: 'x' is not a number" in capsys.readouterr().err
+    bad.write_text("1,2,3\n")  # the model takes 2 feature columns
+    assert main([*argv[:-1], "--out", str(root / "o.csv")]) == 2
+    assert "line 1, column 3: the row has 3 columns but the model has 2" in capsys.readouterr().err
+    assert not (root / "o.csv").exists()

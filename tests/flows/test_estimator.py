@@ -1,0 +1,137 @@
+"""The conditional density estimator: recovery of a known conditional Gaussian,
+standardisation, save/load, resuming, batch normalisation, unconditional use."""
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from nnef_dists.flows import FLOWS, BatchNormFlow, ConditionalDensityEstimator, Standardizer
+from nnef_dists.training.checkpoint import ModelDirError
+
+PROBES = np.array([[-1.5], [0.0], [1.5]])
+
+
+def _truth(x):
+    """theta | x ~ N(2 x + 1, (0.5 + 0.2 x)^2)."""
+    return 2 * x + 1, 0.5 + 0.2 * x
+
+
+def _gaussian_data(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, (n, 1))
+    mean, std = _truth(x)
+    return x, mean + std * rng.standard_normal((n, 1))
+
+
+def _fit(kind, **kw):
+    est = ConditionalDensityEstimator(kind, hidden=16, blocks=2, **kw)
+    est.fit(*_gaussian_data(), epochs=60, lr=5e-3, batch_size=50, progress=False)
+    return est
+
+
+@pytest.fixture(scope="module")
+def maf():
+    return _fit("maf")
+
+
+def _check_recovery(est):
+    stats = est.stats(jax.random.key(1), PROBES, n=4000)
+    mean, std = _truth(PROBES)
+    np.testing.assert_array_less(np.abs(stats["mean"] - mean), 0.2 * std)
+    np.testing.assert_allclose(stats["std"], std, rtol=0.15)
+    q = est.quantiles(jax.random.key(2), PROBES, [0.1587, 0.5, 0.8413], n=4000)
+    np.testing.assert_array_less(np.abs(q[:, 1] - mean), 0.2 * std)
+    np.testing.assert_allclose(q[:, 2] - q[:, 0], 2 * std, rtol=0.15)
+
+
+def test_maf_recovers_a_conditional_gaussian(maf):
+    _check_recovery(maf)
+    assert maf.history.best_epoch > 0 and len(maf.history.val) == maf.history.epochs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [k for k in FLOWS if k != "maf"])
+def test_every_flow_recovers_a_conditional_gaussian(kind):
+    _check_recovery(_fit(kind))
+
+
+def test_standardizer_round_trip():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(5, 3, 500), np.full(500, 7.0), rng.normal(-2, 0.01, 500)])
+    s = Standardizer.fit(x)
+    z = s.transform(x)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), [1, 0, 1], atol=1e-4)  # constant column: std 1
+    assert s.std[1] == 1.0
+    np.testing.assert_allclose(s.inverse(z), x, rtol=1e-6, atol=1e-5)
+    assert s.log_det == pytest.approx(-np.log(x[:, 0].std()) - np.log(x[:, 2].std()), rel=1e-5)
+    again = Standardizer.from_dict(s.to_dict())
+    np.testing.assert_array_equal(again.mean, s.mean)
+    np.testing.assert_array_equal(again.std, s.std)
+    clipped = Standardizer.fit(x, clip=5.0)
+    far = clipped.transform(np.array([[5 + 30 * x[:, 0].std(), 7.0, -2.0]]))
+    assert 4.99 < far[0, 0] < 5.0  # squashed smoothly into (-5, 5)
+    np.testing.assert_allclose(clipped.transform(x[:3]), 5 * np.tanh(z[:3] / 5), rtol=1e-5)
+    assert Standardizer.from_dict(clipped.to_dict()).clip == 5.0
+
+
+def test_log_prob_is_in_raw_units(maf):
+    """Rescaling the stored params standardisation by s moves log p by -D log s exactly."""
+    theta, x = np.array([[1.0], [2.5]]), np.array([[0.0], [0.7]])
+    base = maf.log_prob(theta, x)
+    scaler = maf.param_scaler
+    maf.param_scaler = Standardizer(scaler.mean * 3, scaler.std * 3)
+    try:
+        np.testing.assert_allclose(maf.log_prob(3 * theta, x), base - np.log(3), atol=1e-5)
+    finally:
+        maf.param_scaler = scaler
+
+
+def test_save_load_reproduces_log_prob_and_samples_exactly(maf, tmp_path):
+    theta, x = _gaussian_data(50, seed=5)[::-1]
+    maf.save(tmp_path / "model")
+    loaded = ConditionalDensityEstimator.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.log_prob(theta, x), maf.log_prob(theta, x))
+    key = jax.random.key(3)
+    np.testing.assert_array_equal(loaded.sample(key, x, 4), maf.sample(key, x, 4))
+    assert loaded.config == maf.config and loaded.options == maf.options
+    with pytest.raises(FileExistsError):
+        maf.save(tmp_path / "model")
+    maf.save(tmp_path / "model", force=True)
+    (tmp_path / "model" / "config.yaml").write_text("model: something_else\n")
+    with pytest.raises(ModelDirError, match="config.yaml"):
+        ConditionalDensityEstimator.load(tmp_path / "model")
+
+
+def test_shape_errors_name_the_problem(maf):
+    with pytest.raises(ValueError, match="2 columns, the model takes 1"):
+        maf.log_prob(np.zeros((3, 1)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="3 rows but params have 2"):
+        maf.log_prob(np.zeros((2, 1)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="needs features"):
+        maf.sample(jax.random.key(0), None, 3)
+    with pytest.raises(ValueError, match="finite"):
+        ConditionalDensityEstimator().fit(np.zeros((4, 1)), np.full((4, 1), np.nan))
+    with pytest.raises(ValueError, match="unknown flow"):
+        ConditionalDensityEstimator("glow")
+
+
+def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.normal([3.0, -1.0], [2.0, 0.5], (600, 2))
+    est = ConditionalDensityEstimator("maf", hidden=16, blocks=2, batch_norm=True)
+    est.fit(None, data, epochs=3, lr=3e-3, batch_size=50, progress=False)
+    flow = est.flow_module
+    means = [n.mean[...] for _, n in nnx.iter_graph(flow) if isinstance(n, BatchNormFlow)]
+    assert len(means) == 1 and all(np.abs(m).max() > 0 for m in means)  # running stats moved
+    scaler = est.param_scaler
+    est.fit(None, data, epochs=2, lr=1e-3, batch_size=50, seed=1, progress=False)
+    assert est.param_scaler is scaler and est.history.epochs == 2
+    assert est.sample(jax.random.key(0), None, 7).shape == (7, 2)
+    log_p = est.log_prob(data[:20])
+    assert np.all(np.isfinite(log_p))
+    est.save(tmp_path / "bn")
+    np.testing.assert_array_equal(
+        ConditionalDensityEstimator.load(tmp_path / "bn").log_prob(data[:20]), log_p
+    )
