@@ -24,6 +24,11 @@ from tests.conftest import gamma_dataset
 MODELS = list(BUILTIN_MODELS)
 
 
+def fast_for(*names):
+    """MODELS as pytest params, those not in names marked slow (run by make test-all)."""
+    return [n if n in names else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
+
+
 def small_config(name, **overrides):
     raw = {"model": name, "data": "unused.pkl", "hidden_sizes": [16, 16], "seed": 0}
     return parse_train_config(raw | overrides)
@@ -80,7 +85,7 @@ def test_shapes_and_jit_vmap_grad(name, k):
     assert jax.jit(model.jacobian)(eta[0]).shape == (k, k)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", fast_for("mlp_et", "potential_et"))
 def test_fits_a_small_data_set_well_below_its_initial_loss(name):
     data = gamma_dataset(256, seed=2)
     splits = split_dataset(data, seed=0)
@@ -114,7 +119,7 @@ def test_save_and_load_reproduce_predictions_exactly(name, tmp_path):
     assert loaded.stat_labels == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", fast_for("mlp_et"))
 def test_command_line_flags_reach_the_model(name, gamma_file, tmp_path):
     argv = [
         "--data",
