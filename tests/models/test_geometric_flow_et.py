@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 from nnef_dists.models import Normalization, get_model
+from tests.models import perturb
 
 K = 3
 NORM = Normalization(
@@ -23,34 +24,9 @@ NORM = Normalization(
 NOISE = 0.3
 
 
-def _rms_or_one(p):
-    rms = jnp.sqrt(jnp.mean(jnp.square(p)))
-    return jnp.where(rms > 0, rms, 1.0)
-
-
 def perturbed_model(seed=0, **options):
-    """A GeometricFlowET (hidden (16, 16)) with noise added to every Param.
-
-    The noise is N(0, (NOISE r)^2), r the root-mean-square of the Param at
-    initialisation (1 where that is 0): relative to each parameter's own scale, so
-    parameters behind a fixed gain (divided out at initialisation) move as much as
-    the others.
-    """
-
-    @nnx.jit  # one compilation instead of many eager ones
-    def build():
-        cls = get_model("geometric_flow_et")
-        model = cls(K, NORM, hidden_sizes=(16, 16), rngs=nnx.Rngs(seed), **options)
-        leaves, treedef = jax.tree.flatten(nnx.state(model, nnx.Param))
-        keys = jax.random.split(jax.random.key(seed + 100), len(leaves))
-        noisy = [
-            p + NOISE * _rms_or_one(p) * jax.random.normal(k, p.shape)
-            for p, k in zip(leaves, keys, strict=True)
-        ]
-        nnx.update(model, jax.tree.unflatten(treedef, noisy))
-        return model
-
-    return build()
+    """The model with noise on every Param (see tests.models.perturb)."""
+    return perturb.perturbed_model("geometric_flow_et", K, NORM, NOISE, seed, **options)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 from flax import nnx
 
 from nnef_dists.models import Normalization, get_model
+from tests.models import perturb
 
 K = 3
 NORM = Normalization(
@@ -22,34 +23,9 @@ NORM = Normalization(
 NOISE = 0.5
 
 
-def _rms_or_one(p):
-    rms = jnp.sqrt(jnp.mean(jnp.square(p)))
-    return jnp.where(rms > 0, rms, 1.0)
-
-
 def perturbed_model(seed=0, noise=NOISE, **options):
-    """A PotentialET (hidden (16, 16)) with noise added to every Param.
-
-    The noise is N(0, (noise r)^2), r the root-mean-square of the Param at
-    initialisation (1 where that is 0): relative to each parameter's own scale, so
-    parameters behind a fixed gain (divided out at initialisation) move as much as
-    the others.
-    """
-
-    @nnx.jit  # one compilation instead of many eager ones
-    def build():
-        cls = get_model("potential_et")
-        model = cls(K, NORM, hidden_sizes=(16, 16), rngs=nnx.Rngs(seed), **options)
-        leaves, treedef = jax.tree.flatten(nnx.state(model, nnx.Param))
-        keys = jax.random.split(jax.random.key(seed + 100), len(leaves))
-        noisy = [
-            p + noise * _rms_or_one(p) * jax.random.normal(k, p.shape)
-            for p, k in zip(leaves, keys, strict=True)
-        ]
-        nnx.update(model, jax.tree.unflatten(treedef, noisy))
-        return model
-
-    return build()
+    """The model with noise on every Param (see tests.models.perturb)."""
+    return perturb.perturbed_model("potential_et", K, NORM, noise, seed, **options)
 
 
 @pytest.fixture(scope="module")
