@@ -107,8 +107,8 @@ def predictions_per_second(model_dir: Path, k: int) -> float:
 def train_one(case: str, data: Path, model: str, epochs: int | None) -> dict:
     raw = yaml.safe_load((ROOT / "configs" / "train" / f"{model}.yaml").read_text())
     raw["data"] = str(data)
-    if epochs is not None:
-        raw["epochs"] = epochs
+    if epochs is not None:  # a longer cosine schedule: stop early only at its end
+        raw["epochs"] = raw["patience"] = epochs
     config = parse_train_config(raw, source=model)
     output = OUT / "models" / f"{data.stem}_{model}"
     train_and_save(config, output, force=True, progress=False)
