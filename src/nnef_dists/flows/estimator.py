@@ -24,17 +24,17 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import yaml
-from flax import nnx, serialization
+from flax import nnx
 
 from nnef_dists.flows.flow import Flow, FlowConfig
 from nnef_dists.flows.standardize import Standardizer
 from nnef_dists.flows.train import TrainOptions, train_flow
 from nnef_dists.training.checkpoint import (
     CONFIG_FILE,
-    PARAMS_FILE,
     ModelDirError,
     atomic_directory,
+    read_config,
+    restore_state,
     write_model,
 )
 from nnef_dists.training.trainer import History
@@ -277,13 +277,8 @@ class ConditionalDensityEstimator:
         """The estimator saved in ``directory``; raises ModelDirError naming the bad file."""
         directory = Path(directory)
         path = directory / CONFIG_FILE
-        try:
-            record = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ModelDirError(f"{directory}: not a model directory (no {CONFIG_FILE})") from None
-        except yaml.YAMLError as err:
-            raise ModelDirError(f"{path}: invalid YAML: {err}") from None
-        if not isinstance(record, dict) or record.get("model") != MODEL_NAME:
+        record = read_config(directory)
+        if record.get("model") != MODEL_NAME:
             raise ModelDirError(f"{path}: not a conditional density estimator")
         try:
             scaling = record["standardization"]
@@ -298,18 +293,7 @@ class ConditionalDensityEstimator:
             raise ModelDirError(f"{path}: malformed model record: {err!r}") from None
         flow = est.config.build(est.param_dim, est.feature_dim)
         flow.eval()
-        try:
-            stored = serialization.msgpack_restore((directory / PARAMS_FILE).read_bytes())
-            state = nnx.state(flow)
-            pure = serialization.from_state_dict(nnx.to_pure_dict(state), stored)
-            nnx.replace_by_pure_dict(state, pure)
-        except FileNotFoundError:
-            raise ModelDirError(f"{directory}: no {PARAMS_FILE}") from None
-        except (KeyError, ValueError, TypeError) as err:
-            raise ModelDirError(
-                f"{directory / PARAMS_FILE}: does not match {path}: {err}"
-            ) from None
-        nnx.update(flow, state)
+        restore_state(directory, flow)
         est.flow_module = flow
         return est
 

@@ -105,19 +105,35 @@ def write_model(folder: Path, model: ETModel, record: dict) -> None:
     (folder / PARAMS_FILE).write_bytes(serialization.msgpack_serialize(state))
 
 
-def _read_record(directory: Path) -> dict:
-    path = directory / CONFIG_FILE
+def read_config(directory: Path) -> dict:
+    """The config.yaml of a model directory as a dict; ModelDirError naming the file."""
+    path = Path(directory) / CONFIG_FILE
     try:
         record = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ModelDirError(f"{directory}: not a model directory (no {CONFIG_FILE})") from None
     except yaml.YAMLError as err:
         raise ModelDirError(f"{path}: invalid YAML: {err}") from None
-    if not isinstance(record, dict) or not {"model", "eta_dim", "normalization", "training"} <= set(
-        record
-    ):
-        raise ModelDirError(f"{path}: missing model, eta_dim, normalization or training")
+    if not isinstance(record, dict):
+        raise ModelDirError(f"{path}: expected a mapping of fields")
     return record
+
+
+def restore_state(directory: Path, module: nnx.Module) -> None:
+    """Load params.msgpack of ``directory`` into ``module`` (same architecture), in place."""
+    path = Path(directory) / PARAMS_FILE
+    try:
+        stored = serialization.msgpack_restore(path.read_bytes())
+    except FileNotFoundError:
+        raise ModelDirError(f"{directory}: no {PARAMS_FILE}") from None
+    state = nnx.state(module)
+    try:
+        nnx.replace_by_pure_dict(
+            state, serialization.from_state_dict(nnx.to_pure_dict(state), stored)
+        )
+    except (KeyError, ValueError, TypeError) as err:
+        raise ModelDirError(f"{path}: does not match the model in {CONFIG_FILE}: {err}") from None
+    nnx.update(module, state)
 
 
 def rebuild(record: dict, source: str = "<record>") -> ETModel:
@@ -130,21 +146,13 @@ def rebuild(record: dict, source: str = "<record>") -> ETModel:
 def read_model(directory) -> tuple[ETModel, dict]:
     """The trained nnx module stored in ``directory`` and its config.yaml record."""
     directory = Path(directory)
-    record = _read_record(directory)
-    model = rebuild(record, str(directory / CONFIG_FILE))
-    path = directory / PARAMS_FILE
-    try:
-        stored = serialization.msgpack_restore(path.read_bytes())
-    except FileNotFoundError:
-        raise ModelDirError(f"{directory}: no {PARAMS_FILE}") from None
-    state = nnx.state(model)
-    try:
-        nnx.replace_by_pure_dict(
-            state, serialization.from_state_dict(nnx.to_pure_dict(state), stored)
+    record = read_config(directory)
+    if not {"model", "eta_dim", "normalization", "training"} <= set(record):
+        raise ModelDirError(
+            f"{directory / CONFIG_FILE}: missing model, eta_dim, normalization or training"
         )
-    except (KeyError, ValueError, TypeError) as err:
-        raise ModelDirError(f"{path}: does not match the model in {CONFIG_FILE}: {err}") from None
-    nnx.update(model, state)
+    model = rebuild(record, str(directory / CONFIG_FILE))
+    restore_state(directory, model)
     return model, record
 
 
