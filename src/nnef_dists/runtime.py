@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 #: Where compiled programs are kept between runs; NNEF_JAX_CACHE_DIR="" turns it off.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "nnef_dists" / "jax"
@@ -35,3 +36,12 @@ def configure() -> None:
     """Both of the above: what ``nnef`` commands call first."""
     use_every_cpu_core()
     enable_compilation_cache()
+
+
+def float_dtype():
+    """float32, or float64 when JAX runs with 64-bit floats (``JAX_ENABLE_X64=1``).
+
+    The one place that decides the working precision: arrays that the package
+    creates for computation use this dtype instead of a fixed float32.
+    """
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
