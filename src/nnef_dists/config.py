@@ -46,6 +46,8 @@ def _one_of(*choices: str):
 _POSITIVE = (lambda v: v > 0), "must be positive"
 _PROBABILITY = (lambda v: 0 < v < 1), "must lie strictly between 0 and 1"
 _NON_EMPTY = (lambda v: len(v) > 0), "must not be empty"
+_OPTIONAL_POSITIVE = (lambda v: v is None or v > 0), "must be positive"
+_OPTIONAL_NON_NEGATIVE = (lambda v: v is None or v >= 0), "must not be negative"
 _POSITIVE_ENTRIES = (lambda v: v is None or all(d > 0 for d in v)), "entries must be positive"
 
 
@@ -108,6 +110,22 @@ class SamplingConfig:
     num_integration_steps: int = _field(_POSITIVE, default=10)
     step_size: float = _field(_POSITIVE, default=0.1)
     target_acceptance_rate: float = _field(_PROBABILITY, default=0.8)
+    # eta sampled side by side by one device; an eta's draws depend on the seed, its
+    # index and this number only. None: 256 on CPU, 4096 on GPU or TPU.
+    chunk_size: int | None = _field(_OPTIONAL_POSITIVE, default=None)
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """``distributed:`` several processes (hosts) share the eta through jax.distributed.
+
+    Fields left out are found by JAX in the environment that SLURM or a TPU pod
+    sets up; command-line flags override them.
+    """
+
+    coordinator_address: str | None = None  # host:port of process 0
+    num_processes: int | None = _field(_OPTIONAL_POSITIVE, default=None)
+    process_id: int | None = _field(_OPTIONAL_NON_NEGATIVE, default=None)
 
 
 @dataclass(frozen=True)
@@ -119,9 +137,9 @@ class DataConfig:
     sampling: SamplingConfig
     seed: int = _field(_at_least(0), default=42)
     output: str = _field(_NON_EMPTY, default="data/out.pkl")
+    distributed: DistributedConfig | None = None  # None: one process
 
 
-_NON_NEGATIVE = (lambda v: v is None or v >= 0), "must not be negative"
 
 
 @dataclass(frozen=True)
@@ -136,13 +154,15 @@ class TrainConfig:
     epochs: int = _field(_POSITIVE, default=300)
     lr: float = _field(_POSITIVE, default=3e-3)  # peak learning rate
     batch_size: int = _field(_POSITIVE, default=64)
-    weight_decay: float = _field(_NON_NEGATIVE, default=0.0)
+    weight_decay: float = _field(_OPTIONAL_NON_NEGATIVE, default=0.0)
     warmup_epochs: int = _field(_at_least(0), default=5)
     clip_norm: float = _field(_POSITIVE, default=1.0)
     patience: int = _field(_POSITIVE, default=50)  # epochs without a better validation loss
     loss: str = _field(_one_of("mse", "noise_weighted"), default="mse")
-    jacobian_weight: float | None = _field(_NON_NEGATIVE, default=None)  # None: model default
+    jacobian_weight: float | None = _field(_OPTIONAL_NON_NEGATIVE, default=None)  # None: model default
     seed: int = _field(_at_least(0), default=0)  # initialisation, split and minibatches
+    # devices the minibatch rows are split over; None: one on CPU, every GPU or TPU
+    num_devices: int | None = _field(_OPTIONAL_POSITIVE, default=None)
 
 
 def parse_train_config(mapping, source: str = "<dict>") -> TrainConfig:
