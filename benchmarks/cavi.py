@@ -9,7 +9,9 @@ problem has its own A, b_x and b_y. One table:
   tol 1e-5) for 1, 100 and 10,000 problems at once, with network providers
   (mlp_et for q(mu) and q(tau)) and with exact providers (closed forms) as the
   baseline: the compiled call timed (best of --repeats), compilation apart
-  (the "1st s" column includes it);
+  (the "1st s" column includes it); on one device, and split over each
+  device count of --devices (default 1 and all: one CPU device per core, see
+  ``nnef_dists.runtime``) that is at most the batch;
 - time per sweep of network providers against mc providers (HMC, 4 chains,
   several sample sizes, MC_SWEEPS sweeps) on the same batch of problems; the
   mc row whose error is closest to the network's is marked as the matched one.
@@ -25,7 +27,8 @@ gamma.yaml, with the eta ranges replaced by a box covering the exact CAVI
 iterates of 2,000 other problems (about 2 minutes each on 2 CPU cores).
 
     python benchmarks/cavi.py [--gaussian-model DIR] [--gamma-model DIR] [--sizes 1,100,10000]
-        [--mc-samples 250,1000,4000,16000,64000] [--mc-problems 16] [--repeats 3]
+        [--devices 1,2] [--mc-samples 250,1000,4000,16000,64000] [--mc-problems 16]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from __future__ import annotations
 from nnef_dists import runtime
 
 if __name__ == "__main__":
-    runtime.enable_compilation_cache()  # one CPU device: the batch is vmapped, not sharded
+    runtime.configure()  # one CPU device per core, for the rows split over devices
 
 import argparse
 import time
@@ -73,12 +76,12 @@ def problems(num: int, seed: int) -> ex.Problem:
     )
 
 
-def run(batch: ex.Problem, px, py, dtype=np.float32, **kwargs):
-    """cavi_batch on a batch, float32 by default; the result as NumPy arrays."""
+def run(batch: ex.Problem, px, py, dtype=np.float32, num_devices=1, **kwargs):
+    """cavi_batch on a batch, float32 and one device by default; the result as NumPy arrays."""
     model = type(batch.model)(*(np.asarray(a, dtype) for a in batch.model))
     args = (np.asarray(batch.eta_x0, dtype), np.asarray(batch.eta_y0, dtype))
     kwargs = {"tol": TOL, "max_iter": MAX_ITER} | kwargs
-    res = cavi_batch(model, px, py, *args, **kwargs)
+    res = cavi_batch(model, px, py, *args, num_devices=num_devices, **kwargs)
     return jax.tree.map(np.asarray, jax.block_until_ready(res))
 
 
@@ -86,7 +89,7 @@ def exact_reference(batch: ex.Problem):
     """The exact-provider CAVI fixed points in float64 (tight tolerance)."""
     exact = providers.exact(batch.family_x), providers.exact(batch.family_y)
     with jax.enable_x64(True):
-        return run(batch, *exact, np.float64, tol=1e-12, max_iter=200)
+        return run(batch, *exact, np.float64, num_devices=None, tol=1e-12, max_iter=200)
 
 
 def moments(eta_x, eta_y):
@@ -134,12 +137,12 @@ def network_dir(given, family) -> Path:
     return directory
 
 
-def row(label, size, first, best, res, err, sweeps=None) -> str:
+def row(label, size, first, best, res, err, sweeps=None, devices=1) -> str:
     sweeps = int(res.num_iter.max()) if sweeps is None else sweeps
     done = f"{100 * res.converged.mean():.0f}%"
     out = f"{100 * np.mean(res.out_of_range.sum(1) > 0):.0f}%"
     return (
-        f"{label:>28} {size:>7} | {first:8.2f} {best:9.4f} {size / best:11.4g} | "
+        f"{label:>28} {size:>7} {devices:>3} | {first:8.2f} {best:9.4f} {size / best:11.4g} | "
         f"{sweeps:>6} {1e3 * best / sweeps:9.3f} | {done:>5} {out:>5} {err:10.2e}"
     )
 
@@ -149,6 +152,7 @@ def main() -> None:
     parser.add_argument("--gaussian-model", help="mlp_et (or other) model dir for q(mu)")
     parser.add_argument("--gamma-model", help="model dir for q(tau)")
     parser.add_argument("--sizes", default="1,100,10000")
+    parser.add_argument("--devices", help="device counts to split over (default: 1 and all)")
     parser.add_argument("--mc-samples", default="250,1000,4000,16000,64000", help="draws per chain")
     parser.add_argument("--mc-problems", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
@@ -159,19 +163,29 @@ def main() -> None:
         providers.network(network_dir(args.gamma_model, gamma)),
     )
     exact = providers.exact(gaussian), providers.exact(gamma)
-    print(f"device: {jax.devices()[0].device_kind}; float32; tol {TOL:g}, max_iter {MAX_ITER}")
+    every = len(jax.local_devices())
+    counts = list(map(int, args.devices.split(","))) if args.devices else sorted({1, every})
+    print(
+        f"device: {jax.devices()[0].device_kind} x {every}; float32; "
+        f"tol {TOL:g}, max_iter {MAX_ITER}"
+    )
     print(f"x: {net[0].name}\ny: {net[1].name}\n")
     header = (
-        f"{'providers':>28} {'batch':>7} | {'1st s':>8} {'best s':>9} {'problems/s':>11} | "
-        f"{'sweeps':>6} {'ms/sweep':>9} | {'conv':>5} {'extrp':>5} {'error':>10}"
+        f"{'providers':>28} {'batch':>7} {'dev':>3} | {'1st s':>8} {'best s':>9} "
+        f"{'problems/s':>11} | {'sweeps':>6} {'ms/sweep':>9} | {'conv':>5} {'extrp':>5} "
+        f"{'error':>10}"
     )
     print(header + "\n" + "-" * len(header), flush=True)
     for size in map(int, args.sizes.split(",")):
         batch = problems(size, seed=0)
         reference = exact_reference(batch)
         for label, pair in (("network (mlp_et)", net), ("exact (closed form)", exact)):
-            res, first, best = timed(partial(run, batch, *pair), args.repeats)
-            print(row(label, size, first, best, res, error(res, reference)), flush=True)
+            for devices in (n for n in counts if n <= size):
+                res, first, best = timed(
+                    partial(run, batch, *pair, num_devices=devices), args.repeats
+                )
+                err = error(res, reference)
+                print(row(label, size, first, best, res, err, devices=devices), flush=True)
 
     print("-" * len(header))
     batch = problems(args.mc_problems, seed=2)
@@ -193,8 +207,9 @@ def main() -> None:
         label = f"mc 4 x {draws} draws" + (" (matched)" if draws == matched else "")
         print(row(label, args.mc_problems, first, best, res, err, MC_SWEEPS), flush=True)
     print(
-        "\nproblems/s: batch / best s. error: RMS over problems of |E_q[mu, tau] - exact| / exact"
-        " posterior sd. extrp: problems with iterates outside a network's training range.\n"
+        "\ndev: devices the batch is split over. problems/s: batch / best s.\n"
+        "error: RMS over problems of |E_q[mu, tau] - exact| / exact posterior sd.\n"
+        "extrp: problems with iterates outside a network's training range.\n"
         f"mc: {MC_SWEEPS} sweeps (tol 0; HMC after 200 warm-up steps per call); "
         "the compiled call timed once."
     )

@@ -21,8 +21,9 @@ smallest in float32 (eps 1.2e-7), 1e-12 in float64.
 The ELBO (up to the model's additive constant, see ``BilinearModel.elbo``)
 is reported at every iterate where both providers have a log-partition.
 Everything is pure JAX: ``cavi`` compiles once per pair of providers and
-``max_iter`` and runs under ``jax.jit``, ``jax.vmap`` (``cavi_batch``) and on
-any backend.
+``max_iter`` and runs under ``jax.jit``, ``jax.vmap`` and on any backend;
+``cavi_batch`` vmaps it over a batch of problems split over the local devices
+(``nnef_dists.parallel``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
+from nnef_dists import parallel
 from nnef_dists.inference.model import BilinearModel
 from nnef_dists.inference.providers import Provider
 
@@ -233,7 +236,7 @@ def cavi(
     )
 
 
-@partial(jax.jit, static_argnames=("px", "py", "max_iter"))
+@partial(jax.jit, static_argnames=("px", "py", "max_iter", "num_devices"))
 def cavi_batch(
     model: BilinearModel,
     px: Provider,
@@ -244,13 +247,22 @@ def cavi_batch(
     max_iter: int = 100,
     damping=0.0,
     key=None,
+    num_devices: int | None = None,
 ) -> CAVIResult:
-    """``cavi`` on B independent problems at once (vmap), same providers.
+    """``cavi`` on B independent problems at once, split over the local devices.
+
+    The B problems are padded to a multiple of the device count D
+    (``parallel.pad_rows``), each device solves its B' / D of them with
+    ``jax.vmap(cavi)`` (``jax.shard_map`` over ``parallel.local_mesh``), and
+    the padding is dropped. Problem i gets the key ``split(key, B)[i]``
+    whatever D, so results do not depend on the number of devices.
 
     Args:
       model: BilinearModel with A (B, k_x, k_y), b_x (B, k_x), b_y (B, k_y).
       eta_x0: (B, k_x) or one start (k_x,) for all; eta_y0 likewise.
       key: one key, split into B (needed for mc providers).
+      num_devices: how many local devices to split the problems over
+        (default: all); static.
       Others as for ``cavi``.
 
     Returns:
@@ -258,10 +270,30 @@ def cavi_batch(
       early keep their values while the others go on.
     """
     batch = model.A.shape[0]
-    keys = None if key is None else jax.random.split(key, batch)
-    axes = (0, 0 if jnp.ndim(eta_x0) == 2 else None, 0 if jnp.ndim(eta_y0) == 2 else None)
+    mesh = parallel.local_mesh(num_devices)
+    rows = (
+        model,
+        jnp.broadcast_to(eta_x0, (batch, jnp.shape(eta_x0)[-1])),
+        jnp.broadcast_to(eta_y0, (batch, jnp.shape(eta_y0)[-1])),
+        None if key is None else jax.random.split(key, batch),
+    )
+    rows, _ = parallel.pad_rows(rows, mesh.size)
 
-    def one(model, eta_x0, eta_y0, key):
-        return cavi(model, px, py, eta_x0, eta_y0, tol, max_iter, damping, key)
+    def local(rows, tol, damping):
+        """The vmapped ``cavi`` on one device's rows (B' / D problems)."""
 
-    return jax.vmap(one, in_axes=(*axes, None if keys is None else 0))(model, eta_x0, eta_y0, keys)
+        def one(model, eta_x0, eta_y0, key):
+            return cavi(model, px, py, eta_x0, eta_y0, tol, max_iter, damping, key)
+
+        return jax.vmap(one)(*rows)
+
+    solve = jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(P(parallel.AXIS), P(), P()),
+        out_specs=P(parallel.AXIS),
+        # cavi's while_loop starts from constants (replicated) and carries rows
+        # (varying over the mesh): not a mix that the check of varying axes admits.
+        check_vma=False,
+    )
+    return jax.tree.map(lambda a: a[:batch], solve(rows, tol, damping))
