@@ -1,7 +1,8 @@
 """Command lines of training and evaluation.
 
     python -m nnef_dists.models.<name>.train --data data/x.pkl [--epochs N] [--lr LR]
-        [--batch-size B] [--hidden-sizes 64,64] [--output-dir D] [--seed S] [--force]
+        [--batch-size B] [--hidden-sizes 64,64] [--output-dir D] [--seed S]
+        [--num-devices D] [--force]
     nnef train --model <name> ...   or   nnef train --config configs/train/<name>.yaml ...
     nnef evaluate --model DIR --data FILE [--split test]
 
@@ -32,6 +33,7 @@ OVERRIDES = {
     "loss": "loss",
     "jacobian_weight": "jacobian_weight",
     "patience": "patience",
+    "num_devices": "num_devices",
 }
 
 
@@ -59,6 +61,12 @@ def train_parser(model: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--loss", choices=["mse", "noise_weighted"])
     parser.add_argument("--jacobian-weight", type=float, help="weight of the cov_TT term")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    parser.add_argument(
+        "--num-devices",
+        type=int,
+        help="devices to split each minibatch's rows over (batch size a multiple of it); "
+        "default: every GPU or TPU, one device on CPU, where splitting is slower",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite the model directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     return parser

@@ -5,20 +5,31 @@ of the training split. After every epoch the loss on the validation split is
 computed; the parameters with the best validation loss are kept and
 restored at the end, and training stops after ``patience`` epochs without
 improvement.
+
+Training is data-parallel over ``config.num_devices`` local devices (a 1-D
+mesh, see ``nnef_dists.parallel``; by default every GPU or TPU, one CPU
+device): the rows of every minibatch and of the validation split are divided
+among the devices, the data, parameters and optimiser state are replicated,
+and XLA sums the gradients over the devices (GSPMD). The losses are means over
+rows, so the results are those of one device up to the order of
+floating-point sums.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
+from nnef_dists import parallel, runtime
 from nnef_dists.config import TrainConfig
 from nnef_dists.models import ETModel, Normalization, get_model
 from nnef_dists.training.losses import batch_loss
@@ -74,8 +85,36 @@ def jacobian_weight(model: ETModel, config: TrainConfig) -> float:
 
 
 def as_device_arrays(split: dict) -> dict:
-    """A split's arrays as float32 JAX arrays."""
-    return {key: jnp.asarray(value, jnp.float32) for key, value in split.items()}
+    """A split's arrays as JAX arrays of the working precision (``runtime.float_dtype``)."""
+    return {key: jnp.asarray(value, runtime.float_dtype()) for key, value in split.items()}
+
+
+def training_mesh(num_devices: int | None) -> Mesh:
+    """The 1-D mesh of ``num_devices`` local devices that training splits minibatches over.
+
+    None: every local device on GPU or TPU, one device on CPU. Splitting the
+    minibatches of these small networks over CPU devices (one per core) is slower
+    than one device: on 2 shared cores, an epoch of mlp_et (64, 64), batch 64,
+    1640 training rows, took about 23 ms on 2 devices against 12 ms on one.
+    """
+    if num_devices is None and jax.default_backend() == "cpu":
+        num_devices = 1
+    return parallel.local_mesh(num_devices)
+
+
+def minibatch_size(batch_size: int, n_train: int, num_devices: int) -> int:
+    """Rows per minibatch: ``batch_size``, at most ``n_train``, a multiple of the devices.
+
+    Raises:
+      ValueError: the minibatch cannot be split evenly over ``num_devices``.
+    """
+    size = min(batch_size, n_train)
+    if size % num_devices:
+        raise ValueError(
+            f"batch_size {size} cannot be split over {num_devices} devices: choose a "
+            f"batch_size that is a multiple of {num_devices}, or set num_devices"
+        )
+    return size
 
 
 def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: bool = True):
@@ -85,17 +124,22 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
       model: an ETModel whose Normalization comes from ``train``.
       train, val: data set dicts of the DESIGN 3.2 arrays (N, ...).
       config: TrainConfig (epochs, lr, batch_size, weight_decay, warmup_epochs,
-        clip_norm, patience, loss, jacobian_weight, seed).
+        clip_norm, patience, loss, jacobian_weight, seed, num_devices).
       progress: show a progress bar over epochs.
 
     Raises:
       TrainingError: the training or validation loss became NaN or infinite.
+      ValueError: the batch size (or n_train, if smaller) is not a multiple of the
+        device count.
     """
-    train, val = as_device_arrays(train), as_device_arrays(val)
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    weight = jacobian_weight(model, config)
+    mesh = training_mesh(config.num_devices)
     n_train = len(train["eta"])
-    batch_size = min(config.batch_size, n_train)
+    batch_size = minibatch_size(config.batch_size, n_train, mesh.size)
+    everywhere, split_rows = parallel.replicated(mesh), parallel.row_sharding(mesh)
+    train, val = jax.device_put((as_device_arrays(train), as_device_arrays(val)), everywhere)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    params = jax.device_put(params, everywhere)
+    weight = jacobian_weight(model, config)
     num_batches = n_train // batch_size
     total_steps = config.epochs * num_batches
     schedule = optax.warmup_cosine_decay_schedule(
@@ -109,12 +153,13 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
         optax.clip_by_global_norm(config.clip_norm),
         optax.adamw(schedule, weight_decay=config.weight_decay),
     )
-    opt_state = optimizer.init(params)
+    opt_state = jax.device_put(optimizer.init(params), everywhere)
 
     def loss_fn(params, batch):
+        batch = jax.lax.with_sharding_constraint(batch, split_rows)
         return batch_loss(nnx.merge(graphdef, params, rest), batch, config.loss, weight)[0]
 
-    @jax.jit
+    @partial(jax.jit, out_shardings=everywhere)
     def run_epoch(params, opt_state, key):
         order = jax.random.permutation(key, n_train)[: num_batches * batch_size]
 
@@ -152,5 +197,5 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
             break
     bar.close()
     history.seconds = time.perf_counter() - start
-    nnx.update(model, best_params)
+    nnx.update(model, jax.tree.map(jnp.asarray, jax.device_get(best_params)))  # off the mesh
     return history
