@@ -61,7 +61,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monk
     whole = load_dataset(tmp_path / "whole.pkl")
 
     config = write_config(tmp_path, output="resumed.pkl")
-    real = estimate.estimate_padded
+    real = estimate.estimate_rows
     calls = []
 
     def crash_on_third_batch(*args, **kwargs):
@@ -70,7 +70,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monk
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(generate_data, "estimate_padded", crash_on_third_batch)
+    monkeypatch.setattr(estimate, "estimate_rows", crash_on_third_batch)
     with pytest.raises(KeyboardInterrupt):
         generate_data.main(["--config", str(config), "--quiet"])
     partial = tmp_path / "resumed.pkl.partial"

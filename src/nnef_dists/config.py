@@ -214,10 +214,21 @@ def parse_data_config(mapping, source: str = "<dict>") -> DataConfig:
 
 
 def with_overrides(
-    config: DataConfig, output=None, num_points: int | None = None, seed: int | None = None
+    config: DataConfig,
+    output=None,
+    num_points: int | None = None,
+    seed: int | None = None,
+    distributed: dict | None = None,
 ) -> DataConfig:
-    """A copy of ``config`` with command-line overrides, validated like the file."""
+    """A copy of ``config`` with command-line overrides, validated like the file.
+
+    ``distributed``: DistributedConfig fields; those not None override the
+    config's (and create its ``distributed`` section).
+    """
     raw = dataclasses.asdict(config)
+    given = {name: value for name, value in (distributed or {}).items() if value is not None}
+    if given:
+        raw["distributed"] = {**(raw["distributed"] or {}), **given}
     if output is not None:
         raw["output"] = str(output)
     if num_points is not None:

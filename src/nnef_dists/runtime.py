@@ -8,6 +8,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from nnef_dists.config import ConfigError
+
 #: Where compiled programs are kept between runs; NNEF_JAX_CACHE_DIR="" turns it off.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "nnef_dists" / "jax"
 
@@ -36,6 +38,27 @@ def configure() -> None:
     """Both of the above: what ``nnef`` commands call first."""
     use_every_cpu_core()
     enable_compilation_cache()
+
+
+def start_processes(distributed) -> None:
+    """Join the processes of a multi-process run (``jax.distributed.initialize``).
+
+    Call before anything starts JAX's backends. Fields left as None are found
+    by JAX in the environment (SLURM, TPU pods, ...).
+
+    Args:
+      distributed: a config.DistributedConfig, or None for one process.
+
+    Raises:
+      ConfigError: JAX could not set up the processes; the message says why.
+    """
+    if distributed is None:
+        return
+    fields = {name: getattr(distributed, name) for name in distributed.__dataclass_fields__}
+    try:
+        jax.distributed.initialize(**{k: v for k, v in fields.items() if v is not None})
+    except (RuntimeError, ValueError) as err:
+        raise ConfigError(f"distributed: jax.distributed.initialize failed: {err}") from err
 
 
 def float_dtype():

@@ -45,14 +45,21 @@ def test_nuts_estimates_agree_with_the_closed_form_within_their_error_bars():
     assert np.max(out["rhat"]) < 1.1
 
 
-@pytest.mark.parametrize("batch_size", [2, 5])
-def test_same_key_gives_the_same_estimates_with_a_padded_last_batch(batch_size):
-    """5 eta in batches of 2 (last one padded) or 5: shapes, finiteness, determinism."""
+@pytest.mark.parametrize("method", ["hmc", "nuts"])
+def test_estimates_depend_on_the_key_and_eta_index_alone_not_on_the_batch_size(method):
+    """5 eta in batches of 2 (last one padded), 3 or 5, chunks of 4: the same numbers, bit for bit."""
     family = get_family("gamma")
-    config = SamplingConfig(num_samples=50, num_warmup=30, num_chains=2, num_integration_steps=3)
+    config = SamplingConfig(
+        method=method, num_samples=50, num_warmup=30, num_chains=2, num_integration_steps=3,
+        chunk_size=4,
+    )
     eta = GAMMA_ETA.astype(np.float32)
-    out = generate(family, eta, config, jax.random.key(0), batch_size=batch_size)
+    out = generate(family, eta, config, jax.random.key(0), batch_size=5)
     assert out["mu_T"].shape == (5, 2) and out["rhat"].shape == (5, 2)
     assert np.all(np.isfinite(out["mu_T"]))
-    again = generate(family, eta, dataclasses.replace(config), jax.random.key(0), batch_size)
-    np.testing.assert_array_equal(out["mu_T"], again["mu_T"])
+    for batch_size in (2, 3):
+        again = generate(family, eta, dataclasses.replace(config), jax.random.key(0), batch_size)
+        for name in out:
+            np.testing.assert_array_equal(again[name], out[name], err_msg=name)
+    other_key = generate(family, eta, config, jax.random.key(1), batch_size=5)
+    assert not np.any(other_key["mu_T"] == out["mu_T"])

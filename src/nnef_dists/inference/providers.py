@@ -158,7 +158,7 @@ def mc(family: ExponentialFamily, config: SamplingConfig | None = None) -> Provi
         )
 
     def mu_T(eta, key):
-        return mcmc_local(family, config, key, eta[None])["mu_T"][0]
+        return mcmc_local(family, config, key[None], eta[None])["mu_T"][0]
 
     return Provider(name=f"mc:{family.name}", stat_dim=family.stat_dim, mu_T=mu_T, needs_key=True)
 

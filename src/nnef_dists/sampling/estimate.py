@@ -1,30 +1,31 @@
 """One entry point for every estimator: ``generate(family, eta, config, key)``.
 
 Eta are processed in batches of a fixed size (the last batch is padded, so
-one compiled program serves them all); batch number b uses the key
-``fold_in(key, b)``.
+one compiled program serves them all). Eta number i uses the key
+``fold_in(key, i)`` whatever batch it falls in, so the results do not depend
+on the batch size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from nnef_dists.sampling.hmc import mcmc_batch
+from nnef_dists import runtime
+from nnef_dists.sampling.hmc import eta_keys, mcmc_batch
 from nnef_dists.sampling.quadrature import quadrature_moments
 
 
-def estimate_batch(family, config, key, eta) -> dict:
+def estimate_batch(family, config, keys, eta) -> dict:
     """Moments of T for one batch.
 
     Args:
       family: an ExponentialFamily.
       config: a SamplingConfig.
-      key: PRNG key of this batch (unused by quadrature).
+      keys: (B,) PRNG keys, one per eta (``hmc.eta_keys``; unused by quadrature).
       eta: (B, k) natural parameters.
 
     Returns:
@@ -37,7 +38,7 @@ def estimate_batch(family, config, key, eta) -> dict:
         out.pop("log_partition")
         out["ess"] = np.full(out["mu_T"].shape, np.inf)
         return out
-    out = mcmc_batch(family, config, key, jnp.asarray(eta, dtype=jnp.float32))
+    out = mcmc_batch(family, config, keys, jnp.asarray(eta, dtype=runtime.float_dtype()))
     return {name: np.asarray(value, dtype=np.float64) for name, value in out.items()}
 
 
@@ -47,11 +48,17 @@ def iter_batches(num_points: int, batch_size: int) -> Iterator[tuple[int, slice]
         yield index, slice(start, min(start + batch_size, num_points))
 
 
-def estimate_padded(family, config, key, eta, batch_size: int) -> dict:
-    """estimate_batch on eta (n <= batch_size rows) padded to batch_size rows."""
-    n = len(eta)
-    padded = np.concatenate([eta, np.repeat(eta[-1:], batch_size - n, axis=0)])
-    return {name: value[:n] for name, value in estimate_batch(family, config, key, padded).items()}
+def estimate_rows(family, config, key, eta, rows: slice, batch_size: int) -> dict:
+    """estimate_batch on the eta[rows] of a data set, padded to batch_size rows.
+
+    Args:
+      key: the data set's sampling key; eta number i gets fold_in(key, i).
+      eta: (N, k) every eta of the data set; rows: the n <= batch_size to estimate.
+    """
+    index = np.arange(rows.start, rows.start + batch_size)
+    index[rows.stop - rows.start :] = rows.stop - 1  # padding repeats the last eta
+    out = estimate_batch(family, config, eta_keys(key, index), eta[index])
+    return {name: value[: rows.stop - rows.start] for name, value in out.items()}
 
 
 def generate(family, eta, config, key, batch_size: int = 256, progress: bool = False) -> dict:
@@ -61,7 +68,7 @@ def generate(family, eta, config, key, batch_size: int = 256, progress: bool = F
       family: an ExponentialFamily.
       eta: (N, k) natural parameters (in the family's natural parameter space).
       config: a SamplingConfig; ``method`` picks hmc, nuts or quadrature.
-      key: PRNG key; batch b uses fold_in(key, b).
+      key: PRNG key; eta number i uses fold_in(key, i).
       batch_size: eta per compiled batch.
       progress: show a progress bar over batches.
 
@@ -73,7 +80,7 @@ def generate(family, eta, config, key, batch_size: int = 256, progress: bool = F
     batch_size = min(batch_size, len(eta))
     batches = list(iter_batches(len(eta), batch_size))
     parts = [
-        estimate_padded(family, config, jax.random.fold_in(key, index), eta[rows], batch_size)
-        for index, rows in tqdm(batches, disable=not progress, unit="batch")
+        estimate_rows(family, config, key, eta, rows, batch_size)
+        for _, rows in tqdm(batches, disable=not progress, unit="batch")
     ]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

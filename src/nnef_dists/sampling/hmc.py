@@ -16,6 +16,11 @@ chain and step, and ran about 6 times slower than the bare leapfrog loop on
 a 2-core CPU in development (this kernel: about 2 times, at 5 leapfrog steps
 per transition). ``method: nuts`` uses BlackJAX's NUTS kernel.
 
+Randomness is per eta: eta number i of a data set has the key
+``fold_in(key, i)``, and transition t of its chains draws from
+``fold_in(that key, t)``, so an eta's estimate depends on the seed and its
+index alone, not on the batch size or on how many devices share the batch.
+
 Only T(x) of the draws is kept; per eta the result holds the pooled mean and
 covariance of T, BlackJAX's multi-chain effective sample size and R-hat per
 statistic, the number of divergent transitions, the mean acceptance rate and
@@ -32,13 +37,13 @@ from typing import NamedTuple
 import blackjax
 import jax
 import jax.numpy as jnp
-import numpy as np
 from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from blackjax.diagnostics import effective_sample_size, potential_scale_reduction
-from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
+
+from nnef_dists import parallel
 
 #: Standard deviation of the dispersed initial points in unconstrained space.
 INIT_SCALE = 2.0
@@ -88,12 +93,29 @@ class Target(NamedTuple):
         return Chains(u, self.value(u), self.grad(u))
 
 
-def _normal(key, shape, dtype):
-    """Standard normals drawn as one flat vector (much faster on CPU than N-d shapes)."""
-    return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
+def transition_draws(keys, num_chains, dim, dtype):
+    """The random numbers of one HMC transition of every eta, from its own key.
+
+    Args:
+      keys: (B,) PRNG keys, one per eta.
+
+    Returns:
+      (momenta (B, C, d) standard normal, acceptance uniforms (B, C),
+      step-size jitter uniforms (B,)), all drawn as one uniform vector per eta
+      (normals by the inverse normal CDF).
+    """
+    num_normal = num_chains * dim
+    tiny = jnp.finfo(dtype).tiny  # keeps ndtri finite
+
+    def one(key):
+        u = jax.random.uniform(key, (num_normal + num_chains + 1,), dtype, minval=tiny)
+        normal = jax.scipy.special.ndtri(u[:num_normal]).reshape(num_chains, dim)
+        return normal, u[num_normal:-1], u[-1]
+
+    return jax.vmap(one)(keys)
 
 
-def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass):
+def hmc_step(target, num_integration_steps, keys, chains, step_size, inverse_mass):
     """One HMC transition of every chain (leapfrog + Metropolis).
 
     The leapfrog steps evaluate gradients only; the log density is evaluated
@@ -102,7 +124,7 @@ def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass
     Args:
       target: the batched Target.
       num_integration_steps: leapfrog steps per transition (static).
-      key: PRNG key for the momenta and acceptance draws of this step.
+      keys: (B,) PRNG keys of this transition, one per eta.
       chains: current Chains.
       step_size: (B,) step size per eta (jittered, see STEP_SIZE_JITTER);
         inverse_mass: (B, d) diagonal.
@@ -110,13 +132,12 @@ def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass
     Returns:
       (new Chains, acceptance probability (B, C), divergent (B, C) bool).
     """
-    key_momentum, key_accept, key_jitter = jax.random.split(key, 3)
-    jitter = jax.random.uniform(
-        key_jitter, step_size.shape, minval=1 - STEP_SIZE_JITTER, maxval=1 + STEP_SIZE_JITTER
-    )
+    _, num_chains, dim = chains.u.shape
+    normal, uniform, jitter = transition_draws(keys, num_chains, dim, chains.u.dtype)
+    jitter = 1 + STEP_SIZE_JITTER * (2 * jitter - 1)
     eps = (step_size * jitter)[:, None, None]
     inv_m = inverse_mass[:, None, :]
-    momentum = _normal(key_momentum, chains.u.shape, chains.u.dtype) / jnp.sqrt(inv_m)
+    momentum = normal / jnp.sqrt(inv_m)
 
     def kinetic(p):
         return 0.5 * jnp.sum(inv_m * p**2, axis=-1)
@@ -137,7 +158,6 @@ def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass
     # rejected, never accepted with an infinite log density.
     log_ratio = jnp.where(jnp.isfinite(proposal.logp) & ~jnp.isnan(log_ratio), log_ratio, -jnp.inf)
     accept_prob = jnp.exp(jnp.minimum(log_ratio, 0.0))
-    uniform = jax.random.uniform(key_accept, (log_ratio.size,)).reshape(log_ratio.shape)
     accept = jnp.log(uniform) < log_ratio
     new = jax.tree.map(
         lambda a, b: jnp.where(accept.reshape(accept.shape + (1,) * (a.ndim - 2)), a, b),
@@ -147,7 +167,7 @@ def hmc_step(target, num_integration_steps, key, chains, step_size, inverse_mass
     return new, accept_prob, -log_ratio > DIVERGENCE_THRESHOLD
 
 
-def nuts_step(family, eta, key, chains, step_size, inverse_mass):
+def nuts_step(family, eta, keys, chains, step_size, inverse_mass):
     """One BlackJAX NUTS transition of every chain; same contract as hmc_step."""
     kernel = blackjax.nuts.build_kernel()
 
@@ -159,8 +179,8 @@ def nuts_step(family, eta, key, chains, step_size, inverse_mass):
         )
         return new.position, new.logdensity, new.logdensity_grad, info
 
-    num_eta, num_chains = chains.logp.shape
-    keys = jax.random.split(key, num_eta * num_chains).reshape(num_eta, num_chains)
+    num_chains = chains.logp.shape[1]
+    keys = jax.vmap(lambda key: jax.random.split(key, num_chains))(keys)
     per_eta = jax.vmap(one_chain, in_axes=(0, 0, 0, 0, None, None, None))
     u, logp, grad, info = jax.vmap(per_eta)(
         keys, chains.u, chains.logp, chains.grad, eta, step_size, inverse_mass
@@ -178,7 +198,7 @@ def _adaptation_parts(target_acceptance_rate):
 SAMPLING = 2
 
 
-def run_chains(step_fn, to_stats, chains, key, config):
+def run_chains(step_fn, to_stats, chains, keys, config):
     """Warm-up, then sampling, in one scan (so the transition is compiled once).
 
     Warm-up is Stan's window adaptation, pooled over the chains of each eta:
@@ -186,11 +206,11 @@ def run_chains(step_fn, to_stats, chains, key, config):
     probability, and Welford's diagonal covariance of all its chains' positions.
 
     Args:
-      step_fn: (key, chains, step_size (B,), inverse_mass (B, d)) ->
+      step_fn: (keys (B,), chains, step_size (B,), inverse_mass (B, d)) ->
         (chains, acceptance probability (B, C), divergent (B, C)).
       to_stats: u (B, C, d) -> T(x) (B, C, k).
       chains: initial Chains (B, C, d).
-      key: PRNG key of the run.
+      keys: (B,) PRNG keys of the run, one per eta; transition t uses fold_in(key, t).
       config: SamplingConfig (num_warmup, num_samples, step_size, target_acceptance_rate).
 
     Returns:
@@ -234,9 +254,10 @@ def run_chains(step_fn, to_stats, chains, key, config):
 
     def one_step(carry, inputs):
         chains, state, stats, divergent_sum, accept_sum = carry
-        t, step_key, stage, window_end = inputs
+        t, stage, window_end = inputs
+        step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, t)
         chains, accept_prob, divergent = step_fn(
-            step_key, chains, state.step_size, state.inverse_mass
+            step_keys, chains, state.step_size, state.inverse_mass
         )
         state = jax.lax.cond(
             stage == SAMPLING,
@@ -260,7 +281,6 @@ def run_chains(step_fn, to_stats, chains, key, config):
     num_steps = num_warmup + num_samples
     inputs = (
         jnp.arange(num_steps),
-        jax.random.split(key, num_steps),
         jnp.concatenate([warmup_schedule[:, 0], jnp.full(num_samples, SAMPLING)]),
         jnp.concatenate([warmup_schedule[:, 1] == 1, jnp.zeros(num_samples, bool)]),
     )
@@ -300,42 +320,57 @@ def summarize_draws(stats):
     }
 
 
+#: Eta sampled side by side by one device when ``sampling.chunk_size`` is not set.
+DEFAULT_CHUNK_SIZE = {"cpu": 256}
+DEFAULT_ACCELERATOR_CHUNK_SIZE = 4096
+
+
+def chunk_size(config) -> int:
+    """``config.chunk_size``, or the default of the platform JAX runs on."""
+    if config.chunk_size is not None:
+        return config.chunk_size
+    return DEFAULT_CHUNK_SIZE.get(jax.default_backend(), DEFAULT_ACCELERATOR_CHUNK_SIZE)
+
+
 @partial(jax.jit, static_argnums=(0, 1))
-def mcmc_batch(family, config, key, eta):
+def mcmc_batch(family, config, keys, eta):
     """MCMC estimates for a batch of eta, split over every local device.
 
-    With D > 1 devices (e.g. one per CPU core, see nnef_dists.runtime) the
-    batch is padded to a multiple of D and device i runs its share with the
-    key fold_in(key, i); results then depend on D, not on anything else.
+    The batch is padded to a multiple of (device count x chunk size); each
+    device runs ``mcmc_local`` on one chunk of its share after the other.
+    Every chunk is one compiled program of a fixed shape, and every eta has
+    its own key, so an eta's results do not depend on the batch size or on
+    the number of devices (XLA may round a vectorised operation differently
+    at different array sizes, and a Markov chain amplifies any rounding
+    difference into a different trajectory).
+
     Arguments and results are those of ``mcmc_local``.
     """
-    devices = jax.local_devices()
-    if len(devices) == 1:
-        return mcmc_local(family, config, key, eta)
-    num_eta = eta.shape[0]
-    padded = -num_eta % len(devices)
-    eta = jnp.concatenate([eta, jnp.repeat(eta[-1:], padded, axis=0)])
+    mesh = parallel.local_mesh()
+    size = chunk_size(config)
+    (keys, eta), num_eta = parallel.pad_rows((keys, eta), mesh.size * size)
 
-    def local(key, eta):
-        index = jax.lax.axis_index("eta")
-        return mcmc_local(family, config, jax.random.fold_in(key[0], index), eta)
+    def local(keys, eta):
+        chunks = jax.tree.map(lambda a: a.reshape(-1, size, *a.shape[1:]), (keys, eta))
+        out = jax.lax.map(lambda chunk: mcmc_local(family, config, *chunk), chunks)
+        return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), out)
 
     out = jax.shard_map(
         local,
-        mesh=Mesh(np.array(devices), ("eta",)),
-        in_specs=(P(), P("eta")),
-        out_specs=P("eta"),
+        mesh=mesh,
+        in_specs=P(parallel.AXIS),
+        out_specs=P(parallel.AXIS),
         check_vma=False,  # lax.cond branches mix per-device and replicated values
-    )(key[None], eta)
+    )(keys, eta)
     return {name: value[:num_eta] for name, value in out.items()}
 
 
-def mcmc_local(family, config, key, eta):
+def mcmc_local(family, config, keys, eta):
     """MCMC estimates for a batch of eta on one device.
 
     Args:
       family, config: static; an ExponentialFamily and a SamplingConfig.
-      key: PRNG key of this batch.
+      keys: (B,) PRNG keys, one per eta (see ``eta_keys``).
       eta: (B, k) natural parameters.
 
     Returns:
@@ -350,15 +385,29 @@ def mcmc_local(family, config, key, eta):
     else:
         step_fn = partial(hmc_step, target, config.num_integration_steps)
 
-    key_init, key_run = jax.random.split(key)
-    shape = (eta.shape[0], config.num_chains, domain.unconstrained_dim)
-    chains = target.evaluate(INIT_SCALE * jax.random.normal(key_init, shape, eta.dtype))
+    keys_init, keys_run = jax.vmap(jax.random.split, out_axes=1)(keys)
+    shape = (config.num_chains, domain.unconstrained_dim)
+    start = jax.vmap(lambda key: jax.random.normal(key, shape, eta.dtype))(keys_init)
+    chains = target.evaluate(INIT_SCALE * start)
     to_stats = jax.vmap(jax.vmap(lambda u: family.compute_stats_flat(domain.forward(u))))
     stats, state, num_divergent, acceptance_rate = run_chains(
-        step_fn, to_stats, chains, key_run, config
+        step_fn, to_stats, chains, keys_run, config
     )
     out = summarize_draws(stats)
     out["num_divergent"] = num_divergent
     out["acceptance_rate"] = acceptance_rate
     out["step_size"] = state.step_size
     return out
+
+
+def eta_keys(key, index):
+    """The key of every eta: fold_in(key, i) for its index i in the data set.
+
+    Args:
+      key: the data set's sampling key.
+      index: (B,) integer indices of the eta.
+
+    Returns:
+      (B,) PRNG keys.
+    """
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.asarray(index, jnp.uint32))
