@@ -74,7 +74,7 @@ def test_two_processes_write_the_file_of_one_process(tmp_path, method):
     Quadrature checks that float64 results travel between processes unrounded.
     """
     one = generate(tmp_path, "single", devices=1, batch_size=12, method=method)
-    address = f"127.0.0.1:{free_port()}"
+    address = ["--coordinator-address", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
     processes = [
         generate(
             tmp_path,
@@ -82,7 +82,7 @@ def test_two_processes_write_the_file_of_one_process(tmp_path, method):
             devices=1,
             batch_size=12,
             method=method,
-            extra=["--coordinator-address", address, "--num-processes", "2", "--process-id", str(i)],
+            extra=[*address, "--process-id", str(i)],
             wait=False,
         )
         for i in range(2)

@@ -140,8 +140,6 @@ class DataConfig:
     distributed: DistributedConfig | None = None  # None: one process
 
 
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """A training config (``configs/train/*.yaml``); command-line flags override it."""
@@ -159,7 +157,8 @@ class TrainConfig:
     clip_norm: float = _field(_POSITIVE, default=1.0)
     patience: int = _field(_POSITIVE, default=50)  # epochs without a better validation loss
     loss: str = _field(_one_of("mse", "noise_weighted"), default="mse")
-    jacobian_weight: float | None = _field(_OPTIONAL_NON_NEGATIVE, default=None)  # None: model default
+    # weight of the cov_TT term; None: the model's default
+    jacobian_weight: float | None = _field(_OPTIONAL_NON_NEGATIVE, default=None)
     seed: int = _field(_at_least(0), default=0)  # initialisation, split and minibatches
     # devices the minibatch rows are split over; None: one on CPU, every GPU or TPU
     num_devices: int | None = _field(_OPTIONAL_POSITIVE, default=None)

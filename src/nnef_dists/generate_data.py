@@ -232,8 +232,9 @@ def gather_batches(local: dict, batches: list, batch_size: int) -> dict:
     dtypes = {name: local[mine[0]][name].dtype for name in names}
     return {
         index: {
-            name: gathered[name][index % processes, index // processes]
-            .view(dtypes[name])[: rows.stop - rows.start]
+            name: gathered[name][index % processes, index // processes].view(dtypes[name])[
+                : rows.stop - rows.start
+            ]
             for name in names
         }
         for index, rows in batches

@@ -37,6 +37,19 @@ def local_mesh(num_devices: int | None = None) -> Mesh:
     return Mesh(np.array(devices[:num_devices]), (AXIS,))
 
 
+def accelerator_mesh(num_devices: int | None = None) -> Mesh:
+    """``local_mesh`` for small per-row work (training steps, CAVI sweeps).
+
+    None: every local GPU or TPU, but one device on CPU. There one device
+    already keeps the cores busy on these sizes and splitting only adds
+    overhead (2 CPU cores: an mlp_et epoch took 23 ms on 2 devices against 12
+    ms on one; CAVI on 10,000 problems ran at the same speed, on 100 slower).
+    """
+    if num_devices is None and jax.default_backend() == "cpu":
+        num_devices = 1
+    return local_mesh(num_devices)
+
+
 def pad_rows(tree, multiple: int):
     """Pad every leaf's first axis (all of length n) to a multiple of ``multiple``.
 

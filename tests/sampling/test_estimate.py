@@ -47,10 +47,14 @@ def test_nuts_estimates_agree_with_the_closed_form_within_their_error_bars():
 
 @pytest.mark.parametrize("method", ["hmc", "nuts"])
 def test_estimates_depend_on_the_key_and_eta_index_alone_not_on_the_batch_size(method):
-    """5 eta in batches of 2 (last one padded), 3 or 5, chunks of 4: the same numbers, bit for bit."""
+    """5 eta in batches of 2 (last one padded), 3 or 5, chunks of 4: the same bits."""
     family = get_family("gamma")
     config = SamplingConfig(
-        method=method, num_samples=50, num_warmup=30, num_chains=2, num_integration_steps=3,
+        method=method,
+        num_samples=50,
+        num_warmup=30,
+        num_chains=2,
+        num_integration_steps=3,
         chunk_size=4,
     )
     eta = GAMMA_ETA.astype(np.float32)

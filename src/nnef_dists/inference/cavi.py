@@ -262,7 +262,8 @@ def cavi_batch(
       eta_x0: (B, k_x) or one start (k_x,) for all; eta_y0 likewise.
       key: one key, split into B (needed for mc providers).
       num_devices: how many local devices to split the problems over
-        (default: all); static.
+        (default: every GPU or TPU, one CPU device; see
+        ``parallel.accelerator_mesh``); static.
       Others as for ``cavi``.
 
     Returns:
@@ -270,7 +271,7 @@ def cavi_batch(
       early keep their values while the others go on.
     """
     batch = model.A.shape[0]
-    mesh = parallel.local_mesh(num_devices)
+    mesh = parallel.accelerator_mesh(num_devices)
     rows = (
         model,
         jnp.broadcast_to(eta_x0, (batch, jnp.shape(eta_x0)[-1])),

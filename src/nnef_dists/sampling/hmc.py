@@ -29,7 +29,6 @@ the adapted step size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple

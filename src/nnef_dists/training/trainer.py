@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from nnef_dists import parallel, runtime
@@ -89,19 +88,6 @@ def as_device_arrays(split: dict) -> dict:
     return {key: jnp.asarray(value, runtime.float_dtype()) for key, value in split.items()}
 
 
-def training_mesh(num_devices: int | None) -> Mesh:
-    """The 1-D mesh of ``num_devices`` local devices that training splits minibatches over.
-
-    None: every local device on GPU or TPU, one device on CPU. Splitting the
-    minibatches of these small networks over CPU devices (one per core) is slower
-    than one device: on 2 shared cores, an epoch of mlp_et (64, 64), batch 64,
-    1640 training rows, took about 23 ms on 2 devices against 12 ms on one.
-    """
-    if num_devices is None and jax.default_backend() == "cpu":
-        num_devices = 1
-    return parallel.local_mesh(num_devices)
-
-
 def minibatch_size(batch_size: int, n_train: int, num_devices: int) -> int:
     """Rows per minibatch: ``batch_size``, at most ``n_train``, a multiple of the devices.
 
@@ -132,7 +118,7 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
       ValueError: the batch size (or n_train, if smaller) is not a multiple of the
         device count.
     """
-    mesh = training_mesh(config.num_devices)
+    mesh = parallel.accelerator_mesh(config.num_devices)
     n_train = len(train["eta"])
     batch_size = minibatch_size(config.batch_size, n_train, mesh.size)
     everywhere, split_rows = parallel.replicated(mesh), parallel.row_sharding(mesh)
