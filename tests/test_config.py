@@ -7,6 +7,7 @@ import pytest
 from nnef_dists.config import (
     ConfigError,
     DataConfig,
+    DistributedConfig,
     FamilyConfig,
     GridConfig,
     SamplingConfig,
@@ -123,6 +124,10 @@ def test_params_lists_become_tuples():
         ("sampling.target_acceptance_rate", 0.0, "must lie strictly between 0 and 1, got 0.0"),
         ("seed", -3, "seed: must be at least 0, got -3"),
         ("output", "", "output: must not be empty"),
+        ("sampling.chunk_size", 0, "sampling.chunk_size: must be positive, got 0"),
+        ("distributed", {"num_process": 2}, "distributed.num_process: unknown field; did you"),
+        ("distributed", {"process_id": -1}, "distributed.process_id: must not be negative"),
+        ("distributed", {"num_processes": "2"}, "distributed.num_processes: expected an integer"),
         ("grid.num_points", DELETE, "grid.num_points: missing required field"),
         ("grid.eta_range", DELETE, "grid.eta_range: missing required field"),
         ("ef", DELETE, "ef: missing required field"),
@@ -196,3 +201,15 @@ def test_with_overrides_revalidates_and_leaves_original():
     assert with_overrides(config) == config
     with pytest.raises(ConfigError, match="^command line: grid.num_points: must be positive"):
         with_overrides(config, num_points=-3)
+
+
+def test_distributed_section_and_its_command_line_overrides():
+    """No section: one process; flags fill or create it; an empty one means 'from the env'."""
+    config = parse_data_config(MINIMAL)
+    assert config.distributed is None
+    assert with_overrides(config, distributed=None).distributed is None
+    auto = with_overrides(config, distributed={"coordinator_address": None})
+    assert auto.distributed == DistributedConfig()  # all None: JAX reads the environment
+    filled = parse_data_config({**MINIMAL, "distributed": {"coordinator_address": "h:1"}})
+    both = with_overrides(filled, distributed={"num_processes": 2, "process_id": 1})
+    assert both.distributed == DistributedConfig("h:1", 2, 1)

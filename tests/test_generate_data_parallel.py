@@ -106,3 +106,12 @@ def test_float64_switch_samples_in_float64():
         out = mcmc_batch(family, config, keys, jnp.asarray(eta))
     assert out["mu_T"].dtype == jnp.float64 and out["step_size"].dtype == jnp.float64
     assert np.all(np.isfinite(out["mu_T"]))
+
+
+def test_distributed_outside_a_cluster_stops_with_one_message(tmp_path):
+    """--distributed with nothing to find in the environment: exit 2, nothing written."""
+    process = generate(tmp_path, "lone", devices=1, extra=["--distributed"], wait=False)
+    assert process.wait(timeout=120) == 2
+    message = process.stderr.read()
+    assert message.startswith("error: distributed: jax.distributed.initialize failed")
+    assert not list(tmp_path.glob("lone.pkl*"))

@@ -221,12 +221,13 @@ def with_overrides(
 ) -> DataConfig:
     """A copy of ``config`` with command-line overrides, validated like the file.
 
-    ``distributed``: DistributedConfig fields; those not None override the
-    config's (and create its ``distributed`` section).
+    ``distributed``: None, or DistributedConfig fields (an empty dict turns
+    several processes on, with JAX finding the settings in the environment);
+    those not None override the config's.
     """
     raw = dataclasses.asdict(config)
-    given = {name: value for name, value in (distributed or {}).items() if value is not None}
-    if given:
+    if distributed is not None:
+        given = {name: value for name, value in distributed.items() if value is not None}
         raw["distributed"] = {**(raw["distributed"] or {}), **given}
     if output is not None:
         raw["output"] = str(output)

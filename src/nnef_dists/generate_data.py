@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="override seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     group = parser.add_argument_group("several processes (jax.distributed; override distributed:)")
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the other processes of this job; settings not given below are found "
+        "in the environment (SLURM, TPU pod)",
+    )
     group.add_argument("--coordinator-address", help="host:port of process 0")
     group.add_argument("--num-processes", type=int, help="how many processes take part")
     group.add_argument("--process-id", type=int, help="this process's number, 0 to P - 1")
@@ -268,6 +274,8 @@ def main(argv=None) -> int:
             "num_processes": args.num_processes,
             "process_id": args.process_id,
         }
+        if not args.distributed and all(v is None for v in distributed.values()):
+            distributed = None
         config = with_overrides(
             load_data_config(args.config), args.output, args.num_points, args.seed, distributed
         )
