@@ -26,6 +26,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/models.py
 	$(BIN)/python benchmarks/cavi.py
 	$(BIN)/python benchmarks/cde.py

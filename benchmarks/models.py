@@ -18,7 +18,7 @@ The truth is the closed form (gamma, multivariate_normal_tril, laplace_product)
 or quadrature (polynomial, p = 4).
 
     python benchmarks/models.py [--num-points 8192] [--epochs 300] [--models a,b]
-        [--cases gamma-hmc,...]
+        [--cases gamma-hmc,...] [--set lr=1.0e-3 --set hidden_sizes=[128,128] ...]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import yaml
 
 from nnef_dists import generate_data
 from nnef_dists.config import parse_data_config, parse_train_config
+from nnef_dists.data import load_metadata
 from nnef_dists.models import BUILTIN_MODELS
 from nnef_dists.training import load_model
 from nnef_dists.training.run import train_and_save
@@ -78,15 +79,17 @@ def merge(base: dict, override: dict) -> dict:
 
 
 def make_data(case: str, num_points: int) -> Path:
+    """The case's data file, generated unless one from the same config is there."""
     name, override = CASES[case]
     raw = yaml.safe_load((ROOT / "configs" / "data" / f"{name}.yaml").read_text())
     raw = merge(raw, override)
     raw["grid"]["num_points"] = num_points
     output = OUT / "data" / f"{case}_{num_points}.pkl"
     raw["output"] = str(output)
-    if not output.exists():
-        config = parse_data_config(raw, source=case)
-        _, summary = generate_data.run(config, progress=False)
+    config = parse_data_config(raw, source=case)
+    wanted = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    if not output.exists() or load_metadata(output)["config"] != wanted:
+        _, summary = generate_data.run(config, force=True, progress=False)
         print(f"  generated {output.name} in {summary['seconds']:.1f} s", flush=True)
     return output
 
@@ -104,9 +107,9 @@ def predictions_per_second(model_dir: Path, k: int) -> float:
     return PREDICT_BATCH / min(times)
 
 
-def train_one(case: str, data: Path, model: str, epochs: int | None) -> dict:
+def train_one(case: str, data: Path, model: str, epochs: int | None, settings: dict) -> dict:
     raw = yaml.safe_load((ROOT / "configs" / "train" / f"{model}.yaml").read_text())
-    raw["data"] = str(data)
+    raw.update(settings, data=str(data))
     if epochs is not None:  # a longer cosine schedule: stop early only at its end
         raw["epochs"] = raw["patience"] = epochs
     config = parse_train_config(raw, source=model)
@@ -116,6 +119,14 @@ def train_one(case: str, data: Path, model: str, epochs: int | None) -> dict:
     metrics["predictions_per_second"] = predictions_per_second(output, len(metrics["stat_labels"]))
     metrics["config"] = dataclasses.asdict(config)
     return metrics
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """'field=value' -> (field, value read as YAML)."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {text}: expected FIELD=VALUE")
+    return name, yaml.safe_load(value)
 
 
 def row(case: str, model: str, m: dict) -> str:
@@ -137,12 +148,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override every model's epochs")
     parser.add_argument("--models", default=",".join(BUILTIN_MODELS))
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a training config field for every model, e.g. --set lr=1.0e-3 "
+        "--set hidden_sizes=[128,128] (VALUE is read as YAML)",
+    )
     args = parser.parse_args()
+    settings = dict(parse_setting(text) for text in args.set)
     header = (
         f"{'case (family-data)':>27} {'model':>18} | {'rel err':>9} {'/floor':>6} | "
         f"{'jac err':>8} {'PSD %':>5} | {'epochs':>6} {'train s':>7} | {'pred/s':>10}"
     )
     print(f"{args.num_points} eta per data set, 80/10/10 split; metrics on the test split")
+    if settings:
+        print(f"every model's training config with {settings}")
     print("rel err and /floor: the worst statistic; /floor only for HMC data\n")
     print(header)
     print("-" * len(header), flush=True)
@@ -151,7 +173,7 @@ def main() -> None:
         data = make_data(case, args.num_points)
         results = {}
         for model in args.models.split(","):
-            results[model] = train_one(case, data, model, args.epochs)
+            results[model] = train_one(case, data, model, args.epochs, settings)
             print(row(case, model, results[model]), flush=True)
         key = "ratio_to_noise_floor" if case.endswith("-hmc") else "rel_error"
         best = min(results, key=lambda name: max(results[name]["vs_truth"][key]))
