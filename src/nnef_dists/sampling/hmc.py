@@ -10,11 +10,10 @@ Warm-up is Stan's window adaptation assembled from BlackJAX's parts
 pooled per eta: the C chains of one eta share one step size, adapted on their
 mean acceptance rate, and one diagonal inverse mass matrix, estimated by
 Welford's algorithm from all C chains. The HMC transition itself is written
-here on the whole (B, C, d) array, drawing its momenta and acceptance
-uniforms in bulk: BlackJAX's HMC kernel, vmapped over chains, splits keys per
-chain and step, and ran about 6 times slower than the bare leapfrog loop on
-a 2-core CPU in development (this kernel: about 2 times, at 5 leapfrog steps
-per transition). ``method: nuts`` uses BlackJAX's NUTS kernel.
+here on the whole (B, C, d) array, drawing one uniform vector per eta and
+transition: BlackJAX's HMC kernel, vmapped over chains, splits keys per chain
+and step, and ran about twice as slow as this one on a 2-core CPU in
+development. ``method: nuts`` uses BlackJAX's NUTS kernel.
 
 Randomness is per eta: eta number i of a data set has the key
 ``fold_in(key, i)``, and transition t of its chains draws from
