@@ -12,7 +12,7 @@ mean acceptance rate, and one diagonal inverse mass matrix, estimated by
 Welford's algorithm from all C chains. The HMC transition itself is written
 here on the whole (B, C, d) array, drawing one uniform vector per eta and
 transition: BlackJAX's HMC kernel, vmapped over chains, splits keys per chain
-and step, and ran about twice as slow as this one on a 2-core CPU in
+and step, and ran about three times as slow as this one on a 2-core CPU in
 development. ``method: nuts`` uses BlackJAX's NUTS kernel.
 
 Randomness is per eta: eta number i of a data set has the key
