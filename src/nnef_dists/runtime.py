@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -54,9 +55,9 @@ def start_processes(distributed) -> None:
     """
     if distributed is None:
         return
-    fields = {name: getattr(distributed, name) for name in distributed.__dataclass_fields__}
+    given = {k: v for k, v in dataclasses.asdict(distributed).items() if v is not None}
     try:
-        jax.distributed.initialize(**{k: v for k, v in fields.items() if v is not None})
+        jax.distributed.initialize(**given)
     except (RuntimeError, ValueError) as err:
         raise ConfigError(f"distributed: jax.distributed.initialize failed: {err}") from err
 

@@ -319,15 +319,14 @@ def summarize_draws(stats):
 
 
 #: Eta sampled side by side by one device when ``sampling.chunk_size`` is not set.
-DEFAULT_CHUNK_SIZE = {"cpu": 256}
-DEFAULT_ACCELERATOR_CHUNK_SIZE = 4096
+CPU_CHUNK_SIZE, ACCELERATOR_CHUNK_SIZE = 256, 4096
 
 
 def chunk_size(config) -> int:
     """``config.chunk_size``, or the default of the platform JAX runs on."""
     if config.chunk_size is not None:
         return config.chunk_size
-    return DEFAULT_CHUNK_SIZE.get(jax.default_backend(), DEFAULT_ACCELERATOR_CHUNK_SIZE)
+    return CPU_CHUNK_SIZE if jax.default_backend() == "cpu" else ACCELERATOR_CHUNK_SIZE
 
 
 @partial(jax.jit, static_argnums=(0, 1))
