@@ -35,6 +35,7 @@ t0 = time.perf_counter()
 from nnef_dists import runtime
 if sys.argv[2] == "all":
     runtime.use_every_cpu_core()
+runtime.compile_faster()  # the command's compiler setting
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 from nnef_dists.config import load_data_config

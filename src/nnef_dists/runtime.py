@@ -15,6 +15,13 @@ from nnef_dists.config import ConfigError
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "nnef_dists" / "jax"
 
 
+def _default_xla_flag(name: str, value) -> None:
+    """Add --name=value to XLA_FLAGS unless the user has set that flag."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if name not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --{name}={value}".strip()
+
+
 def use_every_cpu_core() -> None:
     """Expose one JAX CPU device per core (XLA runs a vectorised loop on one core).
 
@@ -22,10 +29,18 @@ def use_every_cpu_core() -> None:
     set it; has no effect once JAX has started its backends, and none on GPU
     or TPU, where the accelerators are the devices.
     """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        count = len(os.sched_getaffinity(0))
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    _default_xla_flag("xla_force_host_platform_device_count", len(os.sched_getaffinity(0)))
+
+
+def compile_faster() -> None:
+    """Let LLVM optimise CPU code at level 2 instead of 3 (``--xla_backend_optimization_level``).
+
+    XLA's CPU compilation of the sampler takes about a third less time at level 2
+    (3.8 s -> 2.7 s on a 2-core CPU), and the compiled programs ran as fast
+    (``benchmarks/generate.py``). Not set when the user sets the flag; has no
+    effect once JAX has started its backends.
+    """
+    _default_xla_flag("xla_backend_optimization_level", 2)
 
 
 def enable_compilation_cache() -> None:
@@ -36,8 +51,9 @@ def enable_compilation_cache() -> None:
 
 
 def configure() -> None:
-    """Both of the above: what ``nnef`` commands call first."""
+    """All of the above: what ``nnef`` commands call first."""
     use_every_cpu_core()
+    compile_faster()
     enable_compilation_cache()
 
 

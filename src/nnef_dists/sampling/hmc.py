@@ -10,15 +10,16 @@ Warm-up is Stan's window adaptation assembled from BlackJAX's parts
 pooled per eta: the C chains of one eta share one step size, adapted on their
 mean acceptance rate, and one diagonal inverse mass matrix, estimated by
 Welford's algorithm from all C chains. The HMC transition itself is written
-here on the whole (B, C, d) array, drawing one uniform vector per eta and
+here on the whole (B, C, d) array, from a few random 32-bit words per eta and
 transition: BlackJAX's HMC kernel, vmapped over chains, splits keys per chain
 and step, and ran about three times as slow as this one on a 2-core CPU in
 development. ``method: nuts`` uses BlackJAX's NUTS kernel.
 
 Randomness is per eta: eta number i of a data set has the key
-``fold_in(key, i)``, and transition t of its chains draws from
-``fold_in(that key, t)``, so an eta's estimate depends on the seed and its
-index alone, not on the batch size or on how many devices share the batch.
+``fold_in(key, i)``, and the words of transition t of its chains are a
+Threefry hash of that key and a counter (``random_words``), so an eta's
+estimate depends on the seed and its index alone, not on the batch size or on
+how many devices share the batch.
 
 Only T(x) of the draws is kept; per eta the result holds the pooled mean and
 covariance of T, BlackJAX's multi-chain effective sample size and R-hat per
@@ -42,6 +43,7 @@ from blackjax.diagnostics import effective_sample_size, potential_scale_reductio
 from jax.sharding import PartitionSpec as P
 
 from nnef_dists import parallel
+from nnef_dists.sampling import random_words
 
 #: Standard deviation of the dispersed initial points in unconstrained space.
 INIT_SCALE = 2.0
@@ -91,29 +93,28 @@ class Target(NamedTuple):
         return Chains(u, self.value(u), self.grad(u))
 
 
-def transition_draws(keys, num_chains, dim, dtype):
-    """The random numbers of one HMC transition of every eta, from its own key.
+def hmc_word_count(num_chains: int, dim: int) -> int:
+    """Random words per eta that one HMC transition uses (see ``split_words``)."""
+    return num_chains * dim + num_chains + 1
+
+
+def split_words(words, num_chains, dim, dtype):
+    """The random numbers of one HMC transition of every eta.
 
     Args:
-      keys: (B,) PRNG keys, one per eta.
+      words: (B, hmc_word_count(C, d)) uint32 random words of this transition.
 
     Returns:
-      (momenta (B, C, d) standard normal, acceptance uniforms (B, C),
-      step-size jitter uniforms (B,)), all drawn as one uniform vector per eta
-      (normals by the inverse normal CDF).
+      (momenta (B, C, d) standard normal, by the inverse normal CDF;
+      acceptance uniforms (B, C); step-size jitter uniforms (B,)).
     """
     num_normal = num_chains * dim
-    tiny = jnp.finfo(dtype).tiny  # keeps ndtri finite
-
-    def one(key):
-        u = jax.random.uniform(key, (num_normal + num_chains + 1,), dtype, minval=tiny)
-        normal = jax.scipy.special.ndtri(u[:num_normal]).reshape(num_chains, dim)
-        return normal, u[num_normal:-1], u[-1]
-
-    return jax.vmap(one)(keys)
+    u = random_words.to_uniform(words, dtype)
+    normal = jax.scipy.special.ndtri(u[:, :num_normal]).reshape(-1, num_chains, dim)
+    return normal, u[:, num_normal:-1], u[:, -1]
 
 
-def hmc_step(target, num_integration_steps, keys, chains, step_size, inverse_mass):
+def hmc_step(target, num_integration_steps, words, chains, step_size, inverse_mass):
     """One HMC transition of every chain (leapfrog + Metropolis).
 
     The leapfrog steps evaluate gradients only; the log density is evaluated
@@ -122,7 +123,7 @@ def hmc_step(target, num_integration_steps, keys, chains, step_size, inverse_mas
     Args:
       target: the batched Target.
       num_integration_steps: leapfrog steps per transition (static).
-      keys: (B,) PRNG keys of this transition, one per eta.
+      words: (B, hmc_word_count(C, d)) uint32 random words of this transition.
       chains: current Chains.
       step_size: (B,) step size per eta (jittered, see STEP_SIZE_JITTER);
         inverse_mass: (B, d) diagonal.
@@ -131,7 +132,7 @@ def hmc_step(target, num_integration_steps, keys, chains, step_size, inverse_mas
       (new Chains, acceptance probability (B, C), divergent (B, C) bool).
     """
     _, num_chains, dim = chains.u.shape
-    normal, uniform, jitter = transition_draws(keys, num_chains, dim, chains.u.dtype)
+    normal, uniform, jitter = split_words(words, num_chains, dim, chains.u.dtype)
     jitter = 1 + STEP_SIZE_JITTER * (2 * jitter - 1)
     eps = (step_size * jitter)[:, None, None]
     inv_m = inverse_mass[:, None, :]
@@ -165,8 +166,11 @@ def hmc_step(target, num_integration_steps, keys, chains, step_size, inverse_mas
     return new, accept_prob, -log_ratio > DIVERGENCE_THRESHOLD
 
 
-def nuts_step(family, eta, keys, chains, step_size, inverse_mass):
-    """One BlackJAX NUTS transition of every chain; same contract as hmc_step."""
+def nuts_step(family, eta, words, chains, step_size, inverse_mass):
+    """One BlackJAX NUTS transition of every chain; same contract as hmc_step.
+
+    words: (B, 2 C) uint32, the data of one Threefry key per chain.
+    """
     kernel = blackjax.nuts.build_kernel()
 
     def one_chain(key, u, logp, grad, eta_b, eps, inv_m):
@@ -178,7 +182,7 @@ def nuts_step(family, eta, keys, chains, step_size, inverse_mass):
         return new.position, new.logdensity, new.logdensity_grad, info
 
     num_chains = chains.logp.shape[1]
-    keys = jax.vmap(lambda key: jax.random.split(key, num_chains))(keys)
+    keys = jax.random.wrap_key_data(words.reshape(-1, num_chains, 2), impl="threefry2x32")
     per_eta = jax.vmap(one_chain, in_axes=(0, 0, 0, 0, None, None, None))
     u, logp, grad, info = jax.vmap(per_eta)(
         keys, chains.u, chains.logp, chains.grad, eta, step_size, inverse_mass
@@ -196,7 +200,7 @@ def _adaptation_parts(target_acceptance_rate):
 SAMPLING = 2
 
 
-def run_chains(step_fn, to_stats, chains, keys, config):
+def run_chains(step_fn, num_words, to_stats, chains, key_data, config):
     """Warm-up, then sampling, in one scan (so the transition is compiled once).
 
     Warm-up is Stan's window adaptation, pooled over the chains of each eta:
@@ -204,11 +208,13 @@ def run_chains(step_fn, to_stats, chains, keys, config):
     probability, and Welford's diagonal covariance of all its chains' positions.
 
     Args:
-      step_fn: (keys (B,), chains, step_size (B,), inverse_mass (B, d)) ->
-        (chains, acceptance probability (B, C), divergent (B, C)).
+      step_fn: (random words (B, num_words), chains, step_size (B,),
+        inverse_mass (B, d)) -> (chains, acceptance probability (B, C), divergent (B, C)).
+      num_words: random 32-bit words per eta that one transition uses.
       to_stats: u (B, C, d) -> T(x) (B, C, k).
       chains: initial Chains (B, C, d).
-      keys: (B,) PRNG keys of the run, one per eta; transition t uses fold_in(key, t).
+      key_data: (B, 2) uint32, one Threefry key per eta, from which
+        ``random_words`` derives the words of every transition.
       config: SamplingConfig (num_warmup, num_samples, step_size, target_acceptance_rate).
 
     Returns:
@@ -221,6 +227,7 @@ def run_chains(step_fn, to_stats, chains, keys, config):
     )
     num_eta, num_chains, dim = chains.u.shape
     num_warmup, num_samples = config.num_warmup, config.num_samples
+    random_words.check_counter_range(num_warmup + num_samples, num_words)
     initial = jnp.full((num_eta,), config.step_size, dtype=chains.u.dtype)
     state = Adaptation(
         jax.vmap(da_init)(initial),
@@ -251,12 +258,10 @@ def run_chains(step_fn, to_stats, chains, keys, config):
         return state._replace(step_size=jax.vmap(da_final)(state.da))
 
     def one_step(carry, inputs):
-        chains, state, stats, divergent_sum, accept_sum = carry
+        chains, state, stats, divergent_sum, accept_sum, block = carry
         t, stage, window_end = inputs
-        step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, t)
-        chains, accept_prob, divergent = step_fn(
-            step_keys, chains, state.step_size, state.inverse_mass
-        )
+        block, words = random_words.words_at(key_data, block, t)
+        chains, accept_prob, divergent = step_fn(words, chains, state.step_size, state.inverse_mass)
         state = jax.lax.cond(
             stage == SAMPLING,
             lambda s: s,
@@ -273,7 +278,7 @@ def run_chains(step_fn, to_stats, chains, keys, config):
             sampling, divergent.sum(axis=1, dtype=jnp.int32), 0
         )
         accept_sum = accept_sum + jnp.where(sampling, accept_prob.mean(axis=1), 0.0)
-        return (chains, state, stats, divergent_sum, accept_sum), None
+        return (chains, state, stats, divergent_sum, accept_sum, block), None
 
     warmup_schedule = build_schedule(num_warmup).reshape(num_warmup, 2)  # stage, window end
     num_steps = num_warmup + num_samples
@@ -289,8 +294,9 @@ def run_chains(step_fn, to_stats, chains, keys, config):
         jnp.zeros((num_eta, num_chains, k, num_samples), chains.u.dtype),
         jnp.zeros(num_eta, jnp.int32),
         jnp.zeros(num_eta, chains.u.dtype),
+        random_words.empty_block(key_data, num_words),
     )
-    (_, state, stats, divergent_sum, accept_sum), _ = jax.lax.scan(one_step, carry, inputs)
+    (_, state, stats, divergent_sum, accept_sum, _), _ = jax.lax.scan(one_step, carry, inputs)
     return stats, state, divergent_sum, accept_sum / num_samples
 
 
@@ -378,17 +384,19 @@ def mcmc_local(family, config, keys, eta):
     domain = family.domain
     target = Target.of(family, eta)
     if config.method == "nuts":
-        step_fn = partial(nuts_step, family, eta)
+        step_fn, num_words = partial(nuts_step, family, eta), 2 * config.num_chains
     else:
         step_fn = partial(hmc_step, target, config.num_integration_steps)
+        num_words = hmc_word_count(config.num_chains, domain.unconstrained_dim)
 
     keys_init, keys_run = jax.vmap(jax.random.split, out_axes=1)(keys)
+    key_data = jax.vmap(lambda key: jax.random.bits(key, (2,), jnp.uint32))(keys_run)
     shape = (config.num_chains, domain.unconstrained_dim)
     start = jax.vmap(lambda key: jax.random.normal(key, shape, eta.dtype))(keys_init)
     chains = target.evaluate(INIT_SCALE * start)
     to_stats = jax.vmap(jax.vmap(lambda u: family.compute_stats_flat(domain.forward(u))))
     stats, state, num_divergent, acceptance_rate = run_chains(
-        step_fn, to_stats, chains, keys_run, config
+        step_fn, num_words, to_stats, chains, key_data, config
     )
     out = summarize_draws(stats)
     out["num_divergent"] = num_divergent
