@@ -51,6 +51,8 @@ INIT_SCALE = 2.0
 #: drawn per eta, so trajectory lengths vary and no chain locks onto a period
 #: of the target (fixed-length HMC on near-Gaussian targets otherwise can).
 STEP_SIZE_JITTER = 0.5
+#: Leapfrog steps of one transition written out one after the other (see hmc_step).
+MAX_UNROLL = 8
 #: An energy error above this marks a transition as divergent (as in BlackJAX).
 DIVERGENCE_THRESHOLD = 1000.0
 
@@ -148,8 +150,15 @@ def hmc_step(target, num_integration_steps, words, chains, step_size, inverse_ma
         grad = target.grad(u)
         return u, p + 0.5 * eps * grad, grad
 
+    # Unrolled (up to MAX_UNROLL steps), XLA fuses the steps' elementwise work;
+    # a rolled loop ran 20-25% slower overall on a 2-core CPU (gamma and
+    # multivariate_normal_tril, L = 5).
     u, p_end, grad = jax.lax.fori_loop(
-        0, num_integration_steps, leapfrog, (chains.u, momentum, chains.grad)
+        0,
+        num_integration_steps,
+        leapfrog,
+        (chains.u, momentum, chains.grad),
+        unroll=min(num_integration_steps, MAX_UNROLL),
     )
     proposal = Chains(u, target.value(u), grad)
     log_ratio = proposal.logp - kinetic(p_end) - chains.logp + kinetic(momentum)
@@ -157,7 +166,7 @@ def hmc_step(target, num_integration_steps, words, chains, step_size, inverse_ma
     # rejected, never accepted with an infinite log density.
     log_ratio = jnp.where(jnp.isfinite(proposal.logp) & ~jnp.isnan(log_ratio), log_ratio, -jnp.inf)
     accept_prob = jnp.exp(jnp.minimum(log_ratio, 0.0))
-    accept = jnp.log(uniform) < log_ratio
+    accept = uniform < accept_prob  # uniform lies strictly inside (0, 1)
     new = jax.tree.map(
         lambda a, b: jnp.where(accept.reshape(accept.shape + (1,) * (a.ndim - 2)), a, b),
         proposal,

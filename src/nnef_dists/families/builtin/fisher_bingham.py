@@ -6,6 +6,7 @@ from functools import cached_property
 import numpy as np
 
 from nnef_dists.families.base import ExponentialFamily
+from nnef_dists.families.builtin._common import pair_products
 from nnef_dists.families.domains import Sphere
 from nnef_dists.families.registry import register_family
 
@@ -34,4 +35,4 @@ class FisherBingham(ExponentialFamily):
         return {"x": (3,), "xxT_upper": (6,)}
 
     def _compute_stats(self, x):
-        return {"x": x, "xxT_upper": x[_ROWS] * x[_COLS]}
+        return {"x": x, "xxT_upper": pair_products(x, _ROWS, _COLS)}

@@ -6,6 +6,7 @@ from functools import cached_property
 import jax.numpy as jnp
 import numpy as np
 
+from nnef_dists.families.builtin._common import pair_products
 from nnef_dists.families.builtin.multivariate_normal import MultivariateNormal
 from nnef_dists.families.registry import register_family
 
@@ -36,7 +37,7 @@ class MultivariateNormalTril(MultivariateNormal):
 
     def _compute_stats(self, x):
         rows, cols, _ = self._tril
-        return {"x": x, "xxT_tril": x[rows] * x[cols]}
+        return {"x": x, "xxT_tril": pair_products(x, rows, cols)}
 
     def _split(self, eta):
         rows, cols, diag = self._tril
