@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 
-from nnef_dists.data import save_dataset
-from nnef_dists.families import get_family
-from nnef_dists.sampling import exact_moments
+from nnef_dists import runtime
+
+# The commands' compiler setting; before importing BlackJAX, which starts JAX's backends.
+runtime.compile_faster()
+
+from nnef_dists.data import save_dataset  # noqa: E402
+from nnef_dists.families import get_family  # noqa: E402
+from nnef_dists.sampling import exact_moments  # noqa: E402
 
 
 def gamma_dataset(n: int, seed: int = 0, ess: float = np.inf) -> dict:

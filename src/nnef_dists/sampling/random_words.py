@@ -9,9 +9,10 @@ for every eta of a batch in one vectorised call:
     block b = threefry_2x32(key, b * BLOCK_STEPS * W + arange(BLOCK_STEPS * W))
 
 and transition t reads row t % BLOCK_STEPS of block t // BLOCK_STEPS. On a
-2-core CPU this is about four times as fast as folding t into the key and
-drawing with ``jax.random`` at every transition, whose per-call cost dominated
-the sampler for families with cheap gradients.
+2-core CPU this took a quarter of the time of folding t into the key and
+drawing with ``jax.random`` at every transition (1024 eta x 1500 transitions x
+10 words: 0.09 s against 0.41 s), which had been a quarter of gamma's sampling
+time.
 """
 
 from __future__ import annotations
