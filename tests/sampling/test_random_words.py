@@ -78,7 +78,7 @@ def test_split_words_gives_standard_normal_momenta():
     num_chains, dim = 4, 3
     width = hmc_word_count(num_chains, dim)
     key_data = jax.random.bits(jax.random.key(1), (20, 2), jnp.uint32)
-    words = stream(key_data, width, 300).reshape(-1, width)
+    words = stream(key_data, width, 100).reshape(-1, width)
     normal, accept, jitter = split_words(words, num_chains, dim, jnp.float32)
     assert normal.shape == (words.shape[0], num_chains, dim)
     assert stats.kstest(np.asarray(normal).ravel(), "norm").pvalue > 1e-3
