@@ -3,15 +3,14 @@
 import jax
 import numpy as np
 import pytest
-from scipy.special import digamma
 
-from nnef_dists.config import SamplingConfig, parse_train_config
+from nnef_dists.config import SamplingConfig
 from nnef_dists.families import get_family
 from nnef_dists.inference import cavi, providers
 from nnef_dists.inference import examples as ex
-from nnef_dists.models import Normalization
-from nnef_dists.training import build_model, load_model
-from nnef_dists.training.checkpoint import model_record, write_model
+from nnef_dists.training import load_model
+from nnef_dists.training.checkpoint import write_model
+from tests.inference import untrained_gamma_mlp
 
 GAUSSIAN, GAMMA = get_family("gaussian_1d"), get_family("gamma")
 
@@ -19,15 +18,8 @@ GAUSSIAN, GAMMA = get_family("gaussian_1d"), get_family("gamma")
 @pytest.fixture(scope="module")
 def gamma_model(tmp_path_factory):
     """An untrained mlp_et model directory whose training eta fill [-0.5, 3] x [-4, -0.5]."""
-    rng = np.random.default_rng(2)
-    eta = np.column_stack([rng.uniform(-0.5, 3.0, 64), rng.uniform(-4.0, -0.5, 64)])
-    mu_T = np.column_stack(
-        [digamma(eta[:, 0] + 1) - np.log(-eta[:, 1]), (eta[:, 0] + 1) / -eta[:, 1]]
-    )
-    config = parse_train_config({"model": "mlp_et", "data": "gamma.pkl", "hidden_sizes": [8]})
-    model = build_model(config, 2, Normalization.from_data(eta, mu_T))
     folder = tmp_path_factory.mktemp("models")
-    write_model(folder, model, model_record(model, config, None, None, eta))
+    write_model(folder, *untrained_gamma_mlp())
     return folder
 
 

@@ -1,26 +1,25 @@
 """cavi_batch split over 4 CPU devices gives the 1-device results.
 
 The device count is fixed when JAX starts, so the solves run in a subprocess
-(this file as a script) with XLA_FLAGS=--xla_force_host_platform_device_count=4;
+(this module run with python -m) with XLA_FLAGS=--xla_force_host_platform_device_count=4;
 it saves its results to an .npz that the test compares.
 """
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
-from scipy.special import digamma
 
-from nnef_dists.config import parse_train_config
 from nnef_dists.families import get_family
 from nnef_dists.inference import cavi_batch, providers
 from nnef_dists.inference import examples as ex
-from nnef_dists.models import Normalization
-from nnef_dists.training import build_model
-from nnef_dists.training.checkpoint import LoadedModel, model_record
+from nnef_dists.training.checkpoint import LoadedModel
+from tests.inference import untrained_gamma_mlp
 
+ROOT = Path(__file__).parents[2]
 BATCH, DEVICES, MAX_ITER = 10, 4, 30  # 10 problems: 3 per device, 2 of them padding
 FIELDS = ("eta_x", "eta_y", "num_iter", "converged")
 GAUSSIAN, GAMMA = get_family("gaussian_1d"), get_family("gamma")
@@ -28,14 +27,7 @@ GAUSSIAN, GAMMA = get_family("gaussian_1d"), get_family("gamma")
 
 def gamma_network() -> providers.Provider:
     """An untrained mlp_et provider for q(tau), normalised on exact gamma moments."""
-    rng = np.random.default_rng(2)
-    eta = np.column_stack([rng.uniform(-0.5, 3.0, 64), rng.uniform(-4.0, -0.5, 64)])
-    mu_T = np.column_stack(
-        [digamma(eta[:, 0] + 1) - np.log(-eta[:, 1]), (eta[:, 0] + 1) / -eta[:, 1]]
-    )
-    config = parse_train_config({"model": "mlp_et", "data": "gamma.pkl", "hidden_sizes": [8]})
-    module = build_model(config, 2, Normalization.from_data(eta, mu_T))
-    return providers.network(LoadedModel(module, model_record(module, config, None, None, eta)))
+    return providers.network(LoadedModel(*untrained_gamma_mlp()))
 
 
 def noisy(provider: providers.Provider) -> providers.Provider:
@@ -98,7 +90,11 @@ def test_four_devices_give_the_one_device_results(tmp_path):
     path = tmp_path / "results.npz"
     env = os.environ | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}"}
     proc = subprocess.run(
-        [sys.executable, __file__, str(path)], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "tests.inference.test_sharded_cavi", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = np.load(path)
