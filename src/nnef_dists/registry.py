@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+from nnef_dists.errors import ConfigError
+
 
 class Registry:
     """Name -> subclass of ``base``; also resolves import paths ``package.module:Class``.
@@ -42,20 +44,24 @@ class Registry:
         return sorted(set(self._classes) | set(self._lazy))
 
     def get_class(self, name: str) -> type:
-        """The class for a registered name or an import path ``package.module:Class``."""
+        """The class for a registered name or an import path ``package.module:Class``.
+
+        Raises:
+          ConfigError: no such name, or the path does not import a subclass of ``base``.
+        """
         if ":" in name:
             module_name, _, attr = name.partition(":")
             try:
                 cls = getattr(importlib.import_module(module_name), attr)
             except (ImportError, AttributeError) as err:
-                raise ValueError(f"cannot import {self.kind} {name!r}: {err}") from err
+                raise ConfigError(f"cannot import {self.kind} {name!r}: {err}") from err
             if not (isinstance(cls, type) and issubclass(cls, self.base)):
-                raise ValueError(f"{name!r} is not a {self.base.__name__} subclass")
+                raise ConfigError(f"{name!r} is not a {self.base.__name__} subclass")
             return cls
         if name not in self._classes and name in self._lazy:
             importlib.import_module(self._lazy[name])
         if name not in self._classes:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}, "
                 "or give an import path 'package.module:Class'"
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from nnef_dists.config import ConfigError
+from nnef_dists.errors import ConfigError
 
 #: Where compiled programs are kept between runs; NNEF_JAX_CACHE_DIR="" turns it off.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "nnef_dists" / "jax"
@@ -64,7 +64,8 @@ def start_processes(distributed) -> None:
     by JAX in the environment (SLURM, TPU pods, ...).
 
     Args:
-      distributed: a config.DistributedConfig, or None for one process.
+      distributed: a ``data.config.DistributedConfig`` (or any dataclass of
+        ``jax.distributed.initialize`` keywords), or None for one process.
 
     Raises:
       ConfigError: JAX could not set up the processes; the message says why.

@@ -9,17 +9,17 @@ import pickle
 import numpy as np
 import pytest
 
-from nnef_dists.config import parse_data_config
+from nnef_dists.data import io as data_io
 from nnef_dists.data import (
-    DatasetError,
     load_dataset,
     load_metadata,
     meta_path,
+    parse_data_config,
     save_dataset,
     split_dataset,
     split_indices,
 )
-from nnef_dists.data import io as data_io
+from nnef_dists.errors import DataError
 
 
 def make_data(n=20, k=3, seed=0):
@@ -121,7 +121,7 @@ def test_failed_write_keeps_previous_files(tmp_path, monkeypatch):
 
 
 def test_bad_meta_writes_nothing(tmp_path):
-    with pytest.raises(DatasetError, match=r"meta\.when: cannot store a object in JSON"):
+    with pytest.raises(DataError, match=r"meta\.when: cannot store a object in JSON"):
         save_dataset(tmp_path / "a.pkl", make_data(), {"when": object()})
     assert os.listdir(tmp_path) == []
 
@@ -144,7 +144,7 @@ def test_bad_meta_writes_nothing(tmp_path):
 def test_save_refuses_bad_data(tmp_path, change, message):
     data = make_data()
     change(data)
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DataError) as info:
         save_dataset(tmp_path / "a.pkl", data, {})
     assert "a.pkl" in str(info.value) and message in str(info.value)
     assert os.listdir(tmp_path) == []
@@ -171,7 +171,7 @@ def test_refuses_code_and_does_not_run_it(tmp_path):
     marker = tmp_path / "pwned"
     data = {**make_data(), "eta": RunsCode(marker)}
     path = write_pickle(tmp_path / "evil.pkl", data)
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DataError) as info:
         load_dataset(path)
     assert str(info.value).startswith(f"{path}: refusing to unpickle '")
     assert ".system' (only NumPy arrays are allowed)" in str(info.value)  # posix.system
@@ -189,7 +189,7 @@ def test_refuses_code_and_does_not_run_it(tmp_path):
 )
 def test_refuses_other_classes(tmp_path, obj, name):
     path = write_pickle(tmp_path / "x.pkl", {**make_data(), "eta": obj})
-    with pytest.raises(DatasetError, match=f"refusing to unpickle '{name}'"):
+    with pytest.raises(DataError, match=f"refusing to unpickle '{name}'"):
         load_dataset(path)
 
 
@@ -212,7 +212,7 @@ def test_refuses_other_classes(tmp_path, obj, name):
 )
 def test_refuses_wrong_contents(tmp_path, content, message):
     path = write_pickle(tmp_path / "x.pkl", content)
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(DataError) as info:
         load_dataset(path)
     assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
 
@@ -221,14 +221,14 @@ def test_refuses_wrong_contents(tmp_path, content, message):
 def test_refuses_files_that_are_not_pickles(tmp_path, content):
     path = tmp_path / "x.pkl"
     path.write_bytes(content)
-    with pytest.raises(DatasetError, match=f"^{path}: not a data set file"):
+    with pytest.raises(DataError, match=f"^{path}: not a data set file"):
         load_dataset(path)
 
 
 def test_missing_files(tmp_path):
-    with pytest.raises(DatasetError, match="nope.pkl: cannot read the data file"):
+    with pytest.raises(DataError, match="nope.pkl: cannot read the data file"):
         load_dataset(tmp_path / "nope.pkl")
-    with pytest.raises(DatasetError, match=r"nope.pkl.meta.json: cannot read the metadata"):
+    with pytest.raises(DataError, match=r"nope.pkl.meta.json: cannot read the metadata"):
         load_metadata(tmp_path / "nope.pkl")
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from nnef_dists.flows.csvio import CSVError, read_csv, write_csv
+from nnef_dists.errors import DataError
+from nnef_dists.flows.csvio import read_csv, write_csv
 
 CASES = {
     "text": ("1,2,3\n4,abc,6\n", {}, "line 2, column 2: 'abc' is not a number"),
@@ -26,7 +27,7 @@ def test_malformed_csv_names_file_line_and_column(name, tmp_path):
     text, options, message = CASES[name]
     path = tmp_path / "F.csv"
     path.write_text(text)
-    with pytest.raises(CSVError) as info:
+    with pytest.raises(DataError) as info:
         read_csv(path, **options)
     assert str(info.value).startswith(f"{path}, ")
     assert message in str(info.value)
@@ -35,7 +36,7 @@ def test_malformed_csv_names_file_line_and_column(name, tmp_path):
 def test_empty_file_is_an_error(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("a,b\n\n")
-    with pytest.raises(CSVError, match="empty.csv: no data rows"):
+    with pytest.raises(DataError, match="empty.csv: no data rows"):
         read_csv(path, skip_header=True)
 
 

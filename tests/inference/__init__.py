@@ -3,10 +3,8 @@
 import numpy as np
 from scipy.special import digamma
 
-from nnef_dists.config import parse_train_config
-from nnef_dists.models import Normalization
-from nnef_dists.training import build_model
-from nnef_dists.training.checkpoint import model_record
+from nnef_dists.models import Normalization, build_model, model_record
+from nnef_dists.training import parse_train_config
 
 
 def untrained_gamma_mlp() -> tuple:

@@ -4,12 +4,12 @@ import jax
 import numpy as np
 import pytest
 
-from nnef_dists.config import SamplingConfig
 from nnef_dists.families import get_family
 from nnef_dists.inference import cavi, providers
 from nnef_dists.inference import examples as ex
-from nnef_dists.training import load_model
-from nnef_dists.training.checkpoint import write_model
+from nnef_dists.models import load_model
+from nnef_dists.models.directory import write_model
+from nnef_dists.sampling import SamplingConfig
 from tests.inference import untrained_gamma_mlp
 
 GAUSSIAN, GAMMA = get_family("gaussian_1d"), get_family("gamma")

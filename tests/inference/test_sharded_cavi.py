@@ -16,7 +16,7 @@ import numpy as np
 from nnef_dists.families import get_family
 from nnef_dists.inference import cavi_batch, providers
 from nnef_dists.inference import examples as ex
-from nnef_dists.training.checkpoint import LoadedModel
+from nnef_dists.models import LoadedModel
 from tests.inference import untrained_gamma_mlp
 
 ROOT = Path(__file__).parents[2]

@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nnef_dists.data.standardize import Standardizer
 from nnef_dists.models import Normalization, get_model
 from tests.models import perturb
 
 K = 3
 NORM = Normalization(
-    eta_mean=jnp.array([0.5, -1.0, 2.0]),
-    eta_scale=jnp.array([1.0, 2.0, 0.5]),
-    mu_mean=jnp.array([1.0, 2.0, -3.0]),
-    mu_scale=jnp.array([0.3, 1.0, 4.0]),
+    eta=Standardizer(jnp.array([0.5, -1.0, 2.0]), jnp.array([1.0, 2.0, 0.5])),
+    mu=Standardizer(jnp.array([1.0, 2.0, -3.0]), jnp.array([0.3, 1.0, 4.0])),
 )
 NOISE = 0.3
 
@@ -35,7 +34,7 @@ def model():
 
 
 def random_eta(n, spread, seed=1):
-    return NORM.eta_mean + spread * NORM.eta_scale * jax.random.normal(jax.random.key(seed), (n, K))
+    return NORM.eta.mean + spread * NORM.eta.scale * jax.random.normal(jax.random.key(seed), (n, K))
 
 
 def test_registered_with_its_options():
@@ -49,14 +48,14 @@ def test_registered_with_its_options():
 def test_mu_at_reference_is_the_learned_mu0_exactly(model):
     """Against the parameter mu0: at eta0 = eta_mean the integral vanishes (d = 0)."""
     mu0 = np.asarray(model.mu0.get_value())
-    assert not np.allclose(mu0, NORM.mu_mean)  # really perturbed
-    mu = nnx.jit(lambda m, e: m.mu_T(e))(model, NORM.eta_mean)
+    assert not np.allclose(mu0, NORM.mu.mean)  # really perturbed
+    mu = nnx.jit(lambda m, e: m.mu_T(e))(model, NORM.eta.mean)
     np.testing.assert_array_equal(np.asarray(mu), mu0)
 
 
 def test_jacobian_at_reference_equals_cov(model):
     """Against cov_TT(eta0): d mu / d eta at d = 0 is sum_i q_i Sigma(eta0) = Sigma(eta0)."""
-    J, S = jax.jit(lambda e: (jax.jacfwd(model.mu_T)(e), model.cov_TT(e)))(NORM.eta_mean)
+    J, S = jax.jit(lambda e: (jax.jacfwd(model.mu_T)(e), model.cov_TT(e)))(NORM.eta.mean)
     np.testing.assert_allclose(J, S, rtol=1e-5, atol=1e-5 * float(jnp.abs(S).max()))
 
 
@@ -85,8 +84,8 @@ def test_constant_sigma_gives_the_closed_form(model):
     first = model.layers[0].kernel
     first.set_value(jnp.zeros_like(first.get_value()))
     eta = random_eta(64, 5.0)
-    mu, S = jax.jit(lambda e: (jax.vmap(model.mu_T)(e), model.cov_TT(NORM.eta_mean)))(eta)
-    expected = model.mu0.get_value() + (eta - NORM.eta_mean) @ S.T
+    mu, S = jax.jit(lambda e: (jax.vmap(model.mu_T)(e), model.cov_TT(NORM.eta.mean)))(eta)
+    expected = model.mu0.get_value() + (eta - NORM.eta.mean) @ S.T
     np.testing.assert_allclose(mu, expected, rtol=1e-5, atol=1e-5 * float(jnp.abs(expected).max()))
 
 
@@ -103,8 +102,8 @@ def test_gauss_legendre_matches_fine_trapezoid_of_the_same_integrand(model):
 
     @jax.jit
     def flows_and_integrand(e):
-        d = e - NORM.eta_mean
-        f = jax.vmap(lambda s: model.cov_TT(NORM.eta_mean + s * d) @ d)(jnp.asarray(t))
+        d = e - NORM.eta.mean
+        f = jax.vmap(lambda s: model.cov_TT(NORM.eta.mean + s * d) @ d)(jnp.asarray(t))
         mu0 = model.mu0.get_value()
         return model.mu_T(e) - mu0, fine.mu_T(e) - mu0, f
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nnef_dists.data.standardize import Standardizer
 from nnef_dists.models import Normalization, get_model
 from nnef_dists.models.glow_et.layers import FlowConstant, LULinear
 from nnef_dists.models.glow_et.model import GlowET, _arrangements
@@ -31,7 +32,9 @@ DIMS = [1, 2, 3, 5]
 def random_normalization(k, seed=0):
     rng = np.random.default_rng(seed)
     mean_eta, log_scale_eta, mean_mu, log_scale_mu = rng.standard_normal((4, k))
-    return Normalization(mean_eta, np.exp(log_scale_eta), mean_mu, np.exp(log_scale_mu))
+    return Normalization(
+        Standardizer(mean_eta, np.exp(log_scale_eta)), Standardizer(mean_mu, np.exp(log_scale_mu))
+    )
 
 
 def perturb(module, seed, scale):
@@ -85,19 +88,19 @@ def round_trip_errors(model, z_scale, n=1000):
     jax.enable_x64). Also returns the worst distance of mu_T from the initial (identity) map.
     """
     norm = model.norm
-    k = norm.eta_mean.shape[0]
+    k = norm.eta.mean.shape[0]
     rng = np.random.default_rng(0)
     z, y = (jnp.asarray(z_scale * rng.standard_normal((n, k)), float) for _ in range(2))
 
     @jax.jit
     def errors(z, y):
-        eta = norm.eta_mean + norm.eta_scale * z
+        eta = norm.eta.mean + norm.eta.scale * z
         mu = jax.vmap(model.mu_T)(eta)
-        err_eta = jnp.abs(jax.vmap(model.eta_from_mu)(mu) - eta) / norm.eta_scale
-        from_identity = jnp.abs(mu - norm.unstandardize_mu(z)) / norm.mu_scale
-        mu = norm.mu_mean + norm.mu_scale * y
+        err_eta = jnp.abs(jax.vmap(model.eta_from_mu)(mu) - eta) / norm.eta.scale
+        from_identity = jnp.abs(mu - norm.unstandardize_mu(z)) / norm.mu.scale
+        mu = norm.mu.mean + norm.mu.scale * y
         err_mu = jnp.abs(jax.vmap(model.mu_T)(jax.vmap(model.eta_from_mu)(mu)) - mu)
-        return jnp.max(err_eta), jnp.max(err_mu / norm.mu_scale), jnp.max(from_identity)
+        return jnp.max(err_eta), jnp.max(err_mu / norm.mu.scale), jnp.max(from_identity)
 
     out = errors(z, y)
     assert all(e.dtype == z.dtype for e in out)  # computed in the dtype of the inputs
@@ -157,7 +160,7 @@ def test_jacobian_invertible(k):
     # the sum of the layers' log-determinants; jacfwd(eta_from_mu) at mu_T(eta) is its inverse
     model = perturbed_model(k, NOISE)
     norm = model.norm
-    eta = norm.eta_mean + norm.eta_scale * np.random.default_rng(4).standard_normal((50, k))
+    eta = norm.eta.mean + norm.eta.scale * np.random.default_rng(4).standard_normal((50, k))
 
     @jax.jit
     def jacobians(eta):
@@ -170,7 +173,7 @@ def test_jacobian_invertible(k):
     assert np.all(sign != 0) and np.all(np.isfinite(logabs))
     np.testing.assert_allclose(log_det, logabs, rtol=1e-4, atol=1e-4)
     # in standardised units, where both Jacobians are of order one
-    scale = np.asarray(norm.mu_scale / norm.eta_scale)
+    scale = np.asarray(norm.mu.scale / norm.eta.scale)
     std_jac = jac / scale[:, None]
     std_inv = inv_jac * scale[None, :]
     np.testing.assert_allclose(std_inv @ std_jac, np.broadcast_to(np.eye(k), jac.shape), atol=1e-4)
@@ -227,7 +230,7 @@ def test_starts_as_identity_and_permutation_is_state():
     k = 5
     norm = random_normalization(k)
     model = GlowET(k, norm, hidden_sizes=HIDDEN, rngs=nnx.Rngs(0))
-    eta = norm.eta_mean + norm.eta_scale * np.random.default_rng(5).standard_normal((10, k))
+    eta = norm.eta.mean + norm.eta.scale * np.random.default_rng(5).standard_normal((10, k))
     mu_T = jax.jit(jax.vmap(lambda m, e: m.mu_T(e), in_axes=(None, 0)))
     np.testing.assert_allclose(
         mu_T(model, eta), norm.unstandardize_mu(norm.standardize_eta(eta)), rtol=1e-5, atol=1e-5

@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nnef_dists.data.standardize import Standardizer
 from nnef_dists.models import Normalization, get_model
 from tests.models import perturb
 
 K = 3
 NORM = Normalization(
-    eta_mean=jnp.array([0.5, -1.0, 2.0]),
-    eta_scale=jnp.array([1.0, 2.0, 0.5]),
-    mu_mean=jnp.array([1.0, 2.0, -3.0]),
-    mu_scale=jnp.array([0.3, 1.0, 4.0]),
+    eta=Standardizer(jnp.array([0.5, -1.0, 2.0]), jnp.array([1.0, 2.0, 0.5])),
+    mu=Standardizer(jnp.array([1.0, 2.0, -3.0]), jnp.array([0.3, 1.0, 4.0])),
 )
 NOISE = 0.5
 
@@ -34,7 +33,7 @@ def model():
 
 
 def random_eta(n, spread, seed=1):
-    return NORM.eta_mean + spread * NORM.eta_scale * jax.random.normal(jax.random.key(seed), (n, K))
+    return NORM.eta.mean + spread * NORM.eta.scale * jax.random.normal(jax.random.key(seed), (n, K))
 
 
 def test_registered_with_its_options():
@@ -67,8 +66,8 @@ def test_mu_is_the_gradient_of_log_partition(model):
 
     @jax.jit
     def three(e):
-        x = NORM.congruent_scale * (e - NORM.eta_mean)
-        by_formula = NORM.mu_mean + NORM.congruent_scale * jax.grad(model.potential)(x)
+        x = NORM.congruent_scale * (e - NORM.eta.mean)
+        by_formula = NORM.mu.mean + NORM.congruent_scale * jax.grad(model.potential)(x)
         return model.mu_T(e), jax.grad(model.log_partition)(e), by_formula
 
     mu, grad_A, by_formula = jax.vmap(three)(eta)
@@ -86,7 +85,7 @@ def test_mu_and_cov_match_finite_differences_in_float64(model):
         m64 = nnx.clone(model)
         state = nnx.state(m64)
         nnx.update(m64, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state))
-        h = 1e-5 * np.asarray(NORM.eta_scale, np.float64)
+        h = 1e-5 * np.asarray(NORM.eta.scale, np.float64)
         steps = jnp.asarray(np.diag(h))
         eta = jnp.asarray(np.asarray(random_eta(8, 5.0), np.float64))
 
@@ -126,9 +125,9 @@ def test_eta_from_mu_inverts_mu_T(model):
         return mu, back, jax.vmap(m.mu_T)(back)
 
     mu, back, mu_back = round_trip(model, eta)
-    err = np.abs(np.asarray(back - eta)) / np.maximum(np.abs(eta), NORM.eta_scale)
+    err = np.abs(np.asarray(back - eta)) / np.maximum(np.abs(eta), NORM.eta.scale)
     assert err.max() <= 1e-4, err.max()
-    mu_err = np.abs(np.asarray(mu_back - mu)) / np.maximum(np.abs(mu), NORM.mu_scale)
+    mu_err = np.abs(np.asarray(mu_back - mu)) / np.maximum(np.abs(mu), NORM.mu.scale)
     assert mu_err.max() <= 1e-4, mu_err.max()
 
 
@@ -151,7 +150,7 @@ def test_eta_from_mu_solves_for_sharp_parameters_far_out():
         return mu, jax.vmap(m.mu_T)(jax.vmap(m.eta_from_mu)(mu))
 
     mu, mu_back = residual(model, eta)
-    err = np.abs(np.asarray(mu_back - mu)) / np.maximum(np.abs(mu), NORM.mu_scale)
+    err = np.abs(np.asarray(mu_back - mu)) / np.maximum(np.abs(mu), NORM.mu.scale)
     assert err.max() <= 1e-4, err.max()
 
 
@@ -160,7 +159,7 @@ def test_eta_from_mu_derivatives_are_implicit(model):
 
     Also: gradients with respect to the parameters pass through and are finite.
     """
-    eta = NORM.eta_mean + NORM.eta_scale * jnp.array([1.0, -0.5, 2.0])
+    eta = NORM.eta.mean + NORM.eta.scale * jnp.array([1.0, -0.5, 2.0])
 
     @nnx.jit
     def check(m, e):

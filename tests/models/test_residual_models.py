@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nnef_dists.data.standardize import Standardizer
 from nnef_dists.models import Normalization, get_model
-from nnef_dists.models._residual import ACTIVATIONS, ResidualET
 from nnef_dists.models.glu_et.model import GLUET
 from nnef_dists.models.mlp_et.model import MLPET
 from nnef_dists.models.quadratic_et.model import PRODUCT_INIT_SCALE, QuadraticET
+from nnef_dists.models.residual import ACTIVATIONS, ResidualET
 
 CLASSES = {"mlp_et": MLPET, "glu_et": GLUET, "quadratic_et": QuadraticET}
 NAMES = list(CLASSES)
@@ -56,13 +57,15 @@ def _np_branch(name, branch, h, act):
 
 def _np_mu_T(name, model, eta, act):
     """NumPy reference of the whole network for a batch eta (N, k)."""
-    norm = [np.asarray(v, np.float64) for v in model.norm]
-    h = _dense(model.input, (eta - norm[0]) / norm[1])
+    eta_mean, eta_scale, mu_mean, mu_scale = (
+        np.asarray(v, np.float64) for part in model.norm for v in part
+    )
+    h = _dense(model.input, (eta - eta_mean) / eta_scale)
     for block in model.blocks:
         if block.proj is not None:
             h = _dense(block.proj, h)
         h = h + _np_branch(name, block.branch, h, act)
-    return norm[2] + norm[3] * _dense(model.output, h)
+    return mu_mean + mu_scale * _dense(model.output, h)
 
 
 K = 2
@@ -72,17 +75,19 @@ DEFAULT = (64, 64)
 
 def _norm():
     return Normalization(
-        eta_mean=jnp.array([-1.0, 1.0]),
-        eta_scale=jnp.array([0.5, 2.0]),
-        mu_mean=jnp.array([10.0, 20.0]),
-        mu_scale=jnp.array([3.0, 0.1]),
+        eta=Standardizer(jnp.array([-1.0, 1.0]), jnp.array([0.5, 2.0])),
+        mu=Standardizer(jnp.array([10.0, 20.0]), jnp.array([3.0, 0.1])),
     )
 
 
 @functools.cache
 def _build(name, sizes=SMALL, activation="swish", seed=0, norm=None):
     """A model (cached: building compiles one initialiser per new shape, slow on CPU)."""
-    norm = _norm() if norm is None else Normalization(*map(jnp.asarray, norm))
+    norm = (
+        _norm()
+        if norm is None
+        else Normalization(*(Standardizer(*map(jnp.asarray, s)) for s in norm))
+    )
     return get_model(name)(K, norm, hidden_sizes=sizes, rngs=nnx.Rngs(seed), activation=activation)
 
 
@@ -137,7 +142,7 @@ def test_activation_changes_output_not_parameters(name):
     leaves_b = jax.tree.leaves(nnx.state(b, nnx.Param))
     assert all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b, strict=True))
     eta = jnp.array([[0.3, -1.2], [2.0, 0.5]])
-    diff = (jax.vmap(a.mu_T)(eta) - jax.vmap(b.mu_T)(eta)) / _norm().mu_scale
+    diff = (jax.vmap(a.mu_T)(eta) - jax.vmap(b.mu_T)(eta)) / _norm().mu.scale
     assert float(jnp.max(jnp.abs(diff))) > 1e-2
 
 
@@ -164,10 +169,11 @@ def test_initial_output_has_data_scale(name, sizes):
     norm = Normalization.from_data(eta, mu)
     z = []
     for seed in range(3):
-        model = _build(name, sizes, seed=seed, norm=tuple(tuple(v.tolist()) for v in norm))
+        hashable = tuple(tuple(tuple(np.asarray(a).tolist()) for a in s) for s in norm)
+        model = _build(name, sizes, seed=seed, norm=hashable)
         out = np.asarray(jax.vmap(model.mu_T)(jnp.asarray(eta, jnp.float32)))
         assert np.isfinite(out).all()
-        z.append((out - np.asarray(norm.mu_mean)) / np.asarray(norm.mu_scale))
+        z.append((out - np.asarray(norm.mu.mean)) / np.asarray(norm.mu.scale))
     z = np.stack(z)  # (seeds, N, k), in units of the data's spread
     assert np.all(np.abs(z.mean(1)) < 2.0)
     assert np.all((z.std(1) > 0.1) & (z.std(1) < 5.0))

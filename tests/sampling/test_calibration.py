@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnef_dists.config import load_data_config, with_overrides
+from nnef_dists.data import load_data_config, with_overrides
 from nnef_dists.families import list_families
 from nnef_dists.sampling import generate, make_eta_grid, quadrature_moments
 

@@ -7,9 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnef_dists.config import SamplingConfig
 from nnef_dists.families import get_family
-from nnef_dists.sampling import generate
+from nnef_dists.sampling import SamplingConfig, generate
 
 GAMMA_ETA = np.array([[-0.5, -0.3], [0.0, -1.0], [2.0, -4.0], [3.5, -0.2], [1.0, -2.0]])
 

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnef_dists.config import ConfigError, GridConfig
+from nnef_dists.errors import ConfigError
 from nnef_dists.families import ExponentialFamily, get_family
+from nnef_dists.sampling import GridConfig
 from nnef_dists.sampling.grid import make_eta_grid
 
 GAMMA = get_family("gamma")

@@ -8,7 +8,7 @@ from jax.extend.random import threefry_2x32
 from scipy import stats
 
 from nnef_dists.sampling import random_words
-from nnef_dists.sampling.hmc import hmc_word_count, split_words
+from nnef_dists.sampling.kernels import hmc_word_count, split_words
 
 S = random_words.BLOCK_STEPS
 

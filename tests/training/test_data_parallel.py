@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from scipy.special import digamma, polygamma
 
-from nnef_dists.config import ConfigError, parse_train_config
+from nnef_dists.cli import build_parser
+from nnef_dists.cli.train import train_config
 from nnef_dists.data import split_dataset
-from nnef_dists.models import Normalization
-from nnef_dists.training import build_model, fit
-from nnef_dists.training.cli import train_config_from_args, train_parser
+from nnef_dists.errors import ConfigError
+from nnef_dists.models import Normalization, build_model
+from nnef_dists.training import fit, parse_train_config
 
 DEVICES, EPOCHS = 4, 4
 ROOT = Path(__file__).parents[2]
@@ -98,8 +99,10 @@ def test_four_devices_give_the_one_device_losses(tmp_path):
 
 
 def test_num_devices_flag_reaches_the_config():
-    args = train_parser("mlp_et").parse_args(["--data", "x.pkl", "--num-devices", "2"])
-    assert train_config_from_args(args, "mlp_et").num_devices == 2
+    args = build_parser().parse_args(
+        ["train", "--model", "mlp_et", "--data", "x.pkl", "--num-devices", "2"]
+    )
+    assert train_config(args).num_devices == 2
     assert config().num_devices is None
     with pytest.raises(ConfigError, match="num_devices: must be positive"):
         config(num_devices=0)

@@ -7,18 +7,22 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from nnef_dists.config import parse_train_config
+from nnef_dists.atomic import atomic_directory
+from nnef_dists.cli import alias
 from nnef_dists.data import split_dataset, split_indices
-from nnef_dists.models import ETModel, Normalization, register_model
-from nnef_dists.training import TrainingError, build_model, evaluate, fit, load_model
-from nnef_dists.training.checkpoint import (
+from nnef_dists.data.standardize import Standardizer
+from nnef_dists.errors import ModelDirError, TrainingError
+from nnef_dists.models import (
+    ETModel,
     LoadedModel,
-    ModelDirError,
-    atomic_directory,
+    Normalization,
+    build_model,
+    load_model,
     model_record,
-    write_model,
+    register_model,
 )
-from nnef_dists.training.cli import evaluate_main, train_main
+from nnef_dists.models.directory import write_model
+from nnef_dists.training import evaluate, fit, parse_train_config
 from nnef_dists.training.losses import SE_FLOOR, jacobian_residual, mu_residual
 from tests.conftest import gamma_dataset
 
@@ -43,13 +47,16 @@ def test_normalization_is_the_training_mean_and_std():
     eta = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
     mu = np.array([[1.0, -1.0], [1.0, 1.0], [4.0, 3.0]])
     norm = Normalization.from_data(eta, mu)
-    np.testing.assert_allclose(norm.eta_mean, [2.0, 1.0])
-    np.testing.assert_allclose(norm.eta_scale, [np.sqrt(8 / 3), 1e-6])  # constant column floored
-    np.testing.assert_allclose(norm.mu_scale, [np.sqrt(2.0), np.sqrt(8 / 3)], rtol=1e-6)
+    np.testing.assert_allclose(norm.eta.mean, [2.0, 1.0])
+    np.testing.assert_allclose(norm.eta.scale, [np.sqrt(8 / 3), 1.0])  # constant column: scale 1
+    np.testing.assert_allclose(norm.mu.scale, [np.sqrt(2.0), np.sqrt(8 / 3)], rtol=1e-6)
 
 
 def test_residuals_by_hand():
-    norm = Normalization(*(jnp.array(v) for v in ([0.0, 0.0], [2.0, 4.0], [0.0, 0.0], [2.0, 5.0])))
+    norm = Normalization(
+        Standardizer(jnp.zeros(2), jnp.array([2.0, 4.0])),
+        Standardizer(jnp.zeros(2), jnp.array([2.0, 5.0])),
+    )
     batch = {
         "mu_T": jnp.array([[1.0, 2.0]]),
         "cov_TT": jnp.array([[[4.0, 1.0], [1.0, 9.0]]]),
@@ -91,7 +98,7 @@ def test_early_stopping_keeps_the_best_parameters():
     record = model_record(model, cfg, None, None)
     metrics, _ = evaluate(LoadedModel(model, record), gamma_dataset(200, seed=3), "val")
     # the restored model's validation MSE (standardised) is the best epoch's loss
-    resid = (np.asarray(metrics["vs_targets"]["rmse"]) / np.asarray(norm.mu_scale)) ** 2
+    resid = (np.asarray(metrics["vs_targets"]["rmse"]) / np.asarray(norm.mu.scale)) ** 2
     assert resid.mean() == pytest.approx(history.val[best], rel=1e-3)
 
 
@@ -144,16 +151,19 @@ def test_loaded_model_says_which_functions_it_lacks(tmp_path):
 
 
 def test_train_command_errors_are_one_line(gamma_file, tmp_path, capsys):
-    assert train_main(["--model", "mpl_et", "--data", str(gamma_file)]) == 2
+    assert alias("train")(["--model", "mpl_et", "--data", str(gamma_file)]) == 2
     assert "unknown model 'mpl_et'" in capsys.readouterr().err
-    assert train_main(["--data", str(tmp_path / "missing.pkl")], "mlp_et") == 2
+    assert alias("train", "--model", "mlp_et")(["--data", str(tmp_path / "missing.pkl")]) == 2
     assert "missing.pkl" in capsys.readouterr().err
-    assert train_main(["--epochs", "3"], "mlp_et") == 2
+    assert alias("train", "--model", "mlp_et")(["--epochs", "3"]) == 2
     assert "--data is required" in capsys.readouterr().err
     out = tmp_path / "exists"
     out.mkdir()
-    assert train_main(["--data", str(gamma_file), "--output-dir", str(out)], "mlp_et") == 2
-    assert "pass --force" in capsys.readouterr().err
+    assert (
+        alias("train", "--model", "mlp_et")(["--data", str(gamma_file), "--output-dir", str(out)])
+        == 2
+    )
+    assert "--force" in capsys.readouterr().err
 
 
 def test_train_config_file_and_flags(gamma_file, tmp_path, capsys):
@@ -162,18 +172,18 @@ def test_train_config_file_and_flags(gamma_file, tmp_path, capsys):
         f"model: mlp_et\ndata: {gamma_file}\nhidden_sizes: [8]\nepochs: 2\nlr: 1.0e-3\n"
         f"output_dir: {tmp_path / 'from_file'}\n"
     )
-    assert train_main(["--config", str(config_file), "--epochs", "3", "--quiet"]) == 0
+    assert alias("train")(["--config", str(config_file), "--epochs", "3", "--quiet"]) == 0
     record = load_model(tmp_path / "from_file").record["training"]
     assert record["epochs"] == 3 and record["hidden_sizes"] == [8]  # the flag wins
     config_file.write_text(f"model: mlp_et\ndata: {gamma_file}\nepoch: 2\n")
-    assert train_main(["--config", str(config_file)]) == 2
+    assert alias("train")(["--config", str(config_file)]) == 2
     assert "epoch: unknown field; did you mean epochs?" in capsys.readouterr().err
 
 
 def test_evaluate_command_writes_metrics(gamma_file, tmp_path, capsys):
     out = tmp_path / "m"
     assert (
-        train_main(
+        alias("train", "--model", "mlp_et")(
             [
                 "--data",
                 str(gamma_file),
@@ -184,15 +194,14 @@ def test_evaluate_command_writes_metrics(gamma_file, tmp_path, capsys):
                 "--quiet",
                 "--hidden-sizes",
                 "8",
-            ],
-            "mlp_et",
+            ]
         )
         == 0
     )
     report = tmp_path / "report"
     report.mkdir()
     argv = ["--model", str(out), "--data", str(gamma_file), "--output", str(report)]
-    assert evaluate_main(argv) == 0
+    assert alias("evaluate")(argv) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["vs_truth"]["source"] == "closed form" and "noise floor" in printed

@@ -6,12 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from nnef_dists.errors import DataError
+
 #: The keys of a data set, each a float64 array with N rows, k = stat_dim.
 KEYS = ("eta", "mu_T", "cov_TT", "ess")
-
-
-class DatasetError(ValueError):
-    """A data set or data file that breaks the contract; the message names it."""
 
 
 def check_dataset(data, source: str) -> dict:
@@ -22,11 +20,11 @@ def check_dataset(data, source: str) -> dict:
     ``source`` (a file name, or a description) starts every error message.
     """
     if not isinstance(data, Mapping):
-        raise DatasetError(f"{source}: expected a dict of arrays, got {type(data).__name__}")
+        raise DataError(f"{source}: expected a dict of arrays, got {type(data).__name__}")
     missing = [k for k in KEYS if k not in data]
     extra = [repr(k) for k in data if k not in KEYS]
     if missing or extra:
-        raise DatasetError(
+        raise DataError(
             f"{source}: expected exactly the keys {', '.join(KEYS)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unexpected {', '.join(extra)}" if extra else "")
@@ -35,13 +33,13 @@ def check_dataset(data, source: str) -> dict:
         value = data[key]
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-            raise DatasetError(f"{source}: {key}: expected a floating NumPy array, got {kind}")
+            raise DataError(f"{source}: {key}: expected a floating NumPy array, got {kind}")
     if data["eta"].ndim != 2:
-        raise DatasetError(f"{source}: eta: expected shape (N, k), got {data['eta'].shape}")
+        raise DataError(f"{source}: eta: expected shape (N, k), got {data['eta'].shape}")
     n, k = data["eta"].shape
     for key, shape in (("mu_T", (n, k)), ("cov_TT", (n, k, k)), ("ess", (n, k))):
         if data[key].shape != shape:
-            raise DatasetError(
+            raise DataError(
                 f"{source}: {key}: expected shape {shape} to match eta {(n, k)}, "
                 f"got {data[key].shape}"
             )

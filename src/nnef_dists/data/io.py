@@ -1,9 +1,8 @@
 """Saving and loading data set files: a pickle plus a ``<file>.meta.json`` side-car.
 
-Both files are written atomically (a temporary file in the same directory,
-fsync, ``os.replace``), the side-car first, so a crash never leaves a
-half-written file nor a data file without its metadata, and a failed write
-leaves any previous file untouched.
+Both files are written atomically (``nnef_dists.atomic.atomic_file``), the
+side-car first, so a crash never leaves a half-written file nor a data file
+without its metadata, and a failed write leaves any previous file untouched.
 """
 
 from __future__ import annotations
@@ -13,14 +12,14 @@ import json
 import math
 import os
 import pickle
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from nnef_dists.data.dataset import KEYS, DatasetError, check_dataset
+from nnef_dists.atomic import atomic_file
+from nnef_dists.data.dataset import KEYS, check_dataset
 from nnef_dists.data.safe_pickle import load_arrays
+from nnef_dists.errors import DataError
 
 #: Pickle protocol of the files written (4: arrays need only _reconstruct).
 PROTOCOL = 4
@@ -39,7 +38,7 @@ def save_dataset(path, data: dict, meta: dict) -> None:
     stored as float64; shapes eta (N, k), mu_T (N, k), cov_TT (N, k, k),
     ess (N, k). ``meta`` must be JSON-able after converting NumPy values,
     tuples, paths and dataclasses; NaN and +-inf become the strings "NaN",
-    "Infinity", "-Infinity". Creates parent directories; raises DatasetError
+    "Infinity", "-Infinity". Creates parent directories; raises DataError
     before writing anything when data or meta is not valid.
     """
     path = Path(path)
@@ -47,9 +46,9 @@ def save_dataset(path, data: dict, meta: dict) -> None:
     arrays = check_dataset(_as_float_arrays(data, source), source)
     meta_text = json.dumps(_jsonable(meta, "meta"), indent=2, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic(path) as data_file:
+    with atomic_file(path) as data_file:
         pickle.dump(arrays, data_file, protocol=PROTOCOL)
-        with _atomic(meta_path(path)) as meta_file:  # replaced first, as it closes first
+        with atomic_file(meta_path(path)) as meta_file:  # replaced first, as it closes first
             meta_file.write(meta_text.encode())
 
 
@@ -58,14 +57,14 @@ def load_dataset(path) -> dict:
 
     Only NumPy arrays are unpickled; anything else (code, other classes), a
     file that is not a pickle, missing or extra keys or inconsistent shapes
-    raise DatasetError naming the file.
+    raise DataError naming the file.
     """
     path = Path(path)
     try:
         with open(path, "rb") as file:
             data = load_arrays(file, source=str(path))
     except OSError as err:
-        raise DatasetError(f"{path}: cannot read the data file: {err.strerror}") from None
+        raise DataError(f"{path}: cannot read the data file: {err.strerror}") from None
     return check_dataset(data, source=str(path))
 
 
@@ -76,11 +75,11 @@ def load_metadata(path) -> dict:
     try:
         meta = json.loads(side.read_text())
     except OSError as err:
-        raise DatasetError(f"{side}: cannot read the metadata: {err.strerror}") from None
+        raise DataError(f"{side}: cannot read the metadata: {err.strerror}") from None
     except json.JSONDecodeError as err:
-        raise DatasetError(f"{side}: not valid JSON: {err}") from None
+        raise DataError(f"{side}: not valid JSON: {err}") from None
     if not isinstance(meta, dict):
-        raise DatasetError(f"{side}: expected a JSON object, got {type(meta).__name__}")
+        raise DataError(f"{side}: expected a JSON object, got {type(meta).__name__}")
     return meta
 
 
@@ -94,7 +93,7 @@ def _as_float_arrays(data, source: str) -> dict:
             try:
                 out[key] = np.asarray(out[key], dtype=np.float64)
             except (TypeError, ValueError) as err:
-                raise DatasetError(f"{source}: {key}: cannot convert to floats: {err}") from None
+                raise DataError(f"{source}: {key}: cannot convert to floats: {err}") from None
     return out
 
 
@@ -114,18 +113,4 @@ def _jsonable(obj, where: str):
         return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
     if obj is None or isinstance(obj, str | int | float):  # bool is an int
         return obj
-    raise DatasetError(f"{where}: cannot store a {type(obj).__name__} in JSON metadata")
-
-
-@contextmanager
-def _atomic(path: Path):
-    """A binary file that replaces ``path`` only once the block completes."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    raise DataError(f"{where}: cannot store a {type(obj).__name__} in JSON metadata")

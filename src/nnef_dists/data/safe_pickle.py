@@ -13,7 +13,7 @@ import pickle
 
 import numpy as np
 
-from nnef_dists.data.dataset import DatasetError
+from nnef_dists.errors import DataError
 
 try:  # NumPy 2 moved numpy.core to numpy._core; pickles name either
     from numpy._core import multiarray, numeric
@@ -39,7 +39,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         try:
             return _SAFE[f"{module}.{name}"]
         except KeyError:
-            raise DatasetError(
+            raise DataError(
                 f"{self.source}: refusing to unpickle '{module}.{name}' "
                 "(only NumPy arrays are allowed)"
             ) from None
@@ -49,13 +49,13 @@ def load_arrays(file, source: str):
     """Unpickle ``file`` (a binary file object) allowing only NumPy arrays.
 
     Plain containers (dict, list, str, numbers) need no imports and load as
-    usual; anything that names another class or function raises DatasetError.
+    usual; anything that names another class or function raises DataError.
     """
     try:
         return _ArrayUnpickler(file, source).load()
-    except DatasetError:
+    except DataError:
         raise
     except Exception as err:  # whatever a corrupt or foreign file makes pickle raise
-        raise DatasetError(
+        raise DataError(
             f"{source}: not a data set file (cannot unpickle it: {type(err).__name__}: {err})"
         ) from None

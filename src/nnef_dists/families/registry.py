@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nnef_dists.errors import FamilyError
 from nnef_dists.families.base import ExponentialFamily
 from nnef_dists.registry import Registry
 
@@ -12,9 +13,14 @@ family_class = FAMILIES.get_class
 
 
 def get_family(name: str, **params) -> ExponentialFamily:
-    """Instantiate a family by registry name or import path with constructor params."""
+    """Instantiate a family by registry name or import path with constructor params.
+
+    Raises:
+      ConfigError: no such family.
+      FamilyError: the parameters do not fit the family.
+    """
     cls = family_class(name)
     try:
         return cls(**params)
-    except TypeError as err:
-        raise ValueError(f"bad parameters for family {name!r}: {err}") from err
+    except (TypeError, ValueError) as err:
+        raise FamilyError(f"bad parameters for family {name!r}: {err}") from err

@@ -5,7 +5,7 @@
     est.fit(features, params, epochs=100)
     est.log_prob(params, features); est.sample(key, features, 100)
 
-Command line: ``python -m nnef_dists.flows.cli train | infer | coverage`` (``nnef cde``).
+Command line: ``nnef cde train | infer | coverage``.
 """
 
 from nnef_dists.flows.batchnorm import BatchNormFlow
@@ -15,8 +15,6 @@ from nnef_dists.flows.made import MADE
 from nnef_dists.flows.maf import AffineMADE
 from nnef_dists.flows.mog import MADEMoG
 from nnef_dists.flows.nsf import SplineMADE, rational_quadratic_spline
-from nnef_dists.flows.standardize import Standardizer
-from nnef_dists.flows.train import TrainOptions
 
 __all__ = [
     "FLOWS",
@@ -29,7 +27,5 @@ __all__ = [
     "MADEMoG",
     "SplineMADE",
     "StandardNormal",
-    "Standardizer",
-    "TrainOptions",
     "rational_quadratic_spline",
 ]

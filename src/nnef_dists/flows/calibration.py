@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from nnef_dists.flows.csvio import atomic_file  # noqa: E402
+from nnef_dists.atomic import atomic_file  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 

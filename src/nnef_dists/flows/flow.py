@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -88,6 +89,29 @@ class Flow(nnx.Module):
     def to_normal(self, x: jax.Array, context: jax.Array | None = None) -> jax.Array:
         """x (..., D) -> its image in N(0, I) (layers, then the base's Rosenblatt map)."""
         return self.base.to_normal(self.forward(x, context)[0], context)
+
+    def sample_rows(self, key: jax.Array, context: jax.Array, n: int) -> jax.Array:
+        """n draws per context row: context (M, C) -> (M, n, D)."""
+        repeated = jnp.repeat(context, n, axis=0)
+        return self.sample(key, (repeated.shape[0],), repeated).reshape(context.shape[0], n, -1)
+
+
+_COMPILED: dict = {}
+
+
+def compiled(module: nnx.Module, method: str, *static):
+    """``module.<method>(*args, *static)`` as a jitted function of args, on its current state.
+
+    One compilation per graph, method and static arguments (cached), so a
+    module that is trained further or reloaded reuses it.
+    """
+    graphdef, state = nnx.split(module)
+    key = (graphdef, method, static)
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(
+            lambda state, *args: getattr(nnx.merge(graphdef, state), method)(*args, *static)
+        )
+    return partial(_COMPILED[key], state)
 
 
 def orders(dim: int, count: int, kind: str = "reverse", seed: int = 0) -> list[np.ndarray]:

@@ -34,11 +34,6 @@ class Order(nnx.Variable):
     """A fixed autoregressive order, a permutation of 0..D-1 (not trained)."""
 
 
-def soft_clamp(x: jax.Array, bound: float) -> jax.Array:
-    """``bound * tanh(x / bound)``: the identity near 0, smoothly limited to (-bound, bound)."""
-    return bound * jnp.tanh(x / bound)
-
-
 def made_masks(order, hidden: int, hidden_layers: int, params_per_dim: int) -> list[np.ndarray]:
     """The masks of a MADE: input (D, H), hidden (H, H) per extra layer, output (H, D * P).
 

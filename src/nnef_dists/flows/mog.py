@@ -16,7 +16,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.scipy.special import ndtr, ndtri
 
-from nnef_dists.flows.made import MADE, autoregressive_inverse, soft_clamp
+from nnef_dists.flows.made import MADE, autoregressive_inverse
+from nnef_dists.numerics import soft_clamp
 
 
 class MADEMoG(nnx.Module):

@@ -9,9 +9,10 @@ res.eta_x, res.eta_y, res.num_iter, res.converged, res.trace
 """
 
 from nnef_dists.inference import providers
-from nnef_dists.inference.cavi import CAVIResult, CAVITrace, cavi, cavi_batch
+from nnef_dists.inference.cavi import CAVIResult, CAVITrace, cavi
 from nnef_dists.inference.model import BilinearModel
 from nnef_dists.inference.providers import Provider
+from nnef_dists.inference.sharded import cavi_batch
 
 __all__ = [
     "BilinearModel",

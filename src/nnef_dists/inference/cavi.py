@@ -22,20 +22,19 @@ The ELBO (up to the model's additive constant, see ``BilinearModel.elbo``)
 is reported at every iterate where both providers have a log-partition.
 Everything is pure JAX: ``cavi`` compiles once per pair of providers and
 ``max_iter`` and runs under ``jax.jit``, ``jax.vmap`` and on any backend;
-``cavi_batch`` vmaps it over a batch of problems split over the local devices
-(``nnef_dists.parallel``).
+``sharded.cavi_batch`` vmaps it over a batch of problems split over the
+local devices.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import PartitionSpec as P
 
-from nnef_dists import parallel
 from nnef_dists.inference.model import BilinearModel
 from nnef_dists.inference.providers import Provider
 
@@ -121,6 +120,71 @@ def _check_shapes(model: BilinearModel, px: Provider, py: Provider, eta_x0, eta_
             )
 
 
+@dataclass(frozen=True)
+class _Sweeps:
+    """The body of the CAVI loop for one problem: its model, providers, key and damping."""
+
+    model: BilinearModel
+    px: Provider
+    py: Provider
+    key: jax.Array
+    damping: jax.Array
+    dtype: jnp.dtype
+
+    def elbo(self, eta_x, eta_y, mu_x, mu_y):
+        if self.px.log_partition is None or self.py.log_partition is None:
+            return jnp.full((), jnp.nan, self.dtype)
+        log_z = self.px.log_partition(eta_x), self.py.log_partition(eta_y)
+        return self.model.elbo(eta_x, eta_y, mu_x, mu_y, *log_z).astype(self.dtype)
+
+    def start(self, eta_x0, eta_y0, max_iter: int) -> _State:
+        """The loop state before row 0 (the start), with a trace of max_iter + 1 rows."""
+        nan = partial(jnp.full, fill_value=jnp.nan, dtype=self.dtype)
+        trace = CAVITrace(
+            nan((max_iter + 1, eta_x0.shape[0])),
+            nan((max_iter + 1, eta_y0.shape[0])),
+            nan((max_iter + 1,)),
+            nan((max_iter + 1,)),
+            jnp.zeros((max_iter + 1, 2), bool),
+        )
+        return _State(
+            t=jnp.zeros((), jnp.int32),
+            eta_x=eta_x0,
+            eta_y=eta_y0,
+            mu_x=jnp.zeros_like(eta_x0),
+            mu_y=jnp.zeros_like(eta_y0),
+            delta=jnp.full((), jnp.inf, self.dtype),
+            diverged=jnp.zeros((), bool),
+            trace=trace,
+        )
+
+    def sweep(self, state: _State) -> _State:
+        """Row t of the trace: the start (t = 0, providers evaluated there) or sweep t."""
+        model, d, t, first = self.model, self.damping, state.t, state.t == 0
+        key_x, key_y = jax.random.split(jax.random.fold_in(self.key, t))
+        eta_x = jnp.where(
+            first, state.eta_x, (1 - d) * model.update_x(state.mu_y) + d * state.eta_x
+        )
+        mu_x = self.px.mu_T(eta_x, key_x).astype(self.dtype)
+        eta_y = jnp.where(first, state.eta_y, (1 - d) * model.update_y(mu_x) + d * state.eta_y)
+        mu_y = self.py.mu_T(eta_y, key_y).astype(self.dtype)
+        new = (eta_x, eta_y, mu_x, mu_y)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in new]))
+        change = jnp.maximum(_change(eta_x, state.eta_x), _change(eta_y, state.eta_y))
+        row = (
+            *new[:2],
+            self.elbo(*new),
+            jnp.where(first, jnp.nan, change),
+            jnp.stack([self.px.outside(eta_x), self.py.outside(eta_y)]),
+        )
+        trace = CAVITrace(*(f.at[t].set(v) for f, v in zip(state.trace, row, strict=True)))
+        delta = jnp.where(first, jnp.inf, change)
+        accepted = _State(t + 1, *new, delta, state.diverged, trace)
+        return jax.tree.map(
+            lambda a, b: jnp.where(finite, a, b), accepted, state._replace(diverged=True)
+        )
+
+
 @partial(jax.jit, static_argnames=("px", "py", "max_iter"))
 def cavi(
     model: BilinearModel,
@@ -159,68 +223,13 @@ def cavi(
         if px.needs_key or py.needs_key:
             raise ValueError(f"cavi: providers {px.name}, {py.name} need a key; pass key=...")
         key = jax.random.key(0)  # unused
-    with_elbo = px.log_partition is not None and py.log_partition is not None
-
-    def elbo(eta_x, eta_y, mu_x, mu_y):
-        if not with_elbo:
-            return jnp.full((), jnp.nan, dtype)
-        log_z = px.log_partition(eta_x), py.log_partition(eta_y)
-        return model.elbo(eta_x, eta_y, mu_x, mu_y, *log_z).astype(dtype)
-
-    def record(trace, t, eta_x, eta_y, mu_x, mu_y, delta):
-        row = (
-            eta_x,
-            eta_y,
-            elbo(eta_x, eta_y, mu_x, mu_y),
-            delta,
-            jnp.stack([px.outside(eta_x), py.outside(eta_y)]),
-        )
-        return CAVITrace(*(field.at[t].set(value) for field, value in zip(trace, row, strict=True)))
-
-    def sweep(state: _State) -> _State:
-        """Row t of the trace: the start (t = 0, providers evaluated there) or sweep t."""
-        t, first = state.t, state.t == 0
-        key_x, key_y = jax.random.split(jax.random.fold_in(key, t))
-        eta_x = (1 - damping) * model.update_x(state.mu_y) + damping * state.eta_x
-        eta_x = jnp.where(first, state.eta_x, eta_x)
-        mu_x = px.mu_T(eta_x, key_x).astype(dtype)
-        eta_y = (1 - damping) * model.update_y(mu_x) + damping * state.eta_y
-        eta_y = jnp.where(first, state.eta_y, eta_y)
-        mu_y = py.mu_T(eta_y, key_y).astype(dtype)
-        new = (eta_x, eta_y, mu_x, mu_y)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in new]))
-        change = jnp.maximum(_change(eta_x, state.eta_x), _change(eta_y, state.eta_y))
-        delta = jnp.where(first, jnp.inf, change)
-        row_delta = jnp.where(first, jnp.nan, change)
-        trace = record(state.trace, t, *new, row_delta)
-        accepted = _State(t + 1, *new, delta, state.diverged, trace)
-        return jax.tree.map(
-            lambda a, b: jnp.where(finite, a, b), accepted, state._replace(diverged=True)
-        )
+    sweeps = _Sweeps(model, px, py, key, damping, dtype)
 
     def keep_going(state: _State):
         return ((state.t == 0) | (state.t <= max_iter) & (state.delta > tol)) & ~state.diverged
 
-    nan = partial(jnp.full, fill_value=jnp.nan, dtype=dtype)
-    trace = CAVITrace(
-        nan((max_iter + 1, eta_x0.shape[0])),
-        nan((max_iter + 1, eta_y0.shape[0])),
-        nan((max_iter + 1,)),
-        nan((max_iter + 1,)),
-        jnp.zeros((max_iter + 1, 2), bool),
-    )
     # The start is row 0 of the same loop body, so each provider is traced once.
-    start = _State(
-        jnp.zeros((), jnp.int32),
-        eta_x0,
-        eta_y0,
-        jnp.zeros_like(eta_x0),
-        jnp.zeros_like(eta_y0),
-        jnp.full((), jnp.inf, dtype),
-        jnp.zeros((), bool),
-        trace,
-    )
-    end = jax.lax.while_loop(keep_going, sweep, start)
+    end = jax.lax.while_loop(keep_going, sweeps.sweep, sweeps.start(eta_x0, eta_y0, max_iter))
     num_iter = jnp.maximum(end.t - 1, 0)
     return CAVIResult(
         eta_x=end.eta_x,
@@ -234,67 +243,3 @@ def cavi(
         out_of_range=jnp.sum(end.trace.out_of_range.at[0, 0].set(False), axis=0, dtype=jnp.int32),
         trace=end.trace,
     )
-
-
-@partial(jax.jit, static_argnames=("px", "py", "max_iter", "num_devices"))
-def cavi_batch(
-    model: BilinearModel,
-    px: Provider,
-    py: Provider,
-    eta_x0,
-    eta_y0,
-    tol=1e-6,
-    max_iter: int = 100,
-    damping=0.0,
-    key=None,
-    num_devices: int | None = None,
-) -> CAVIResult:
-    """``cavi`` on B independent problems at once, split over the local devices.
-
-    The B problems are padded to a multiple of the device count D
-    (``parallel.pad_rows``), each device solves its B' / D of them with
-    ``jax.vmap(cavi)`` (``jax.shard_map`` over ``parallel.local_mesh``), and
-    the padding is dropped. Problem i gets the key ``split(key, B)[i]``
-    whatever D, so results do not depend on the number of devices.
-
-    Args:
-      model: BilinearModel with A (B, k_x, k_y), b_x (B, k_x), b_y (B, k_y).
-      eta_x0: (B, k_x) or one start (k_x,) for all; eta_y0 likewise.
-      key: one key, split into B (needed for mc providers).
-      num_devices: how many local devices to split the problems over
-        (default: every GPU or TPU, one CPU device; see
-        ``parallel.accelerator_mesh``); static.
-      Others as for ``cavi``.
-
-    Returns:
-      CAVIResult whose every array has a leading axis B. Problems that stop
-      early keep their values while the others go on.
-    """
-    batch = model.A.shape[0]
-    mesh = parallel.accelerator_mesh(num_devices)
-    rows = (
-        model,
-        jnp.broadcast_to(eta_x0, (batch, jnp.shape(eta_x0)[-1])),
-        jnp.broadcast_to(eta_y0, (batch, jnp.shape(eta_y0)[-1])),
-        None if key is None else jax.random.split(key, batch),
-    )
-    rows, _ = parallel.pad_rows(rows, mesh.size)
-
-    def local(rows, tol, damping):
-        """The vmapped ``cavi`` on one device's rows (B' / D problems)."""
-
-        def one(model, eta_x0, eta_y0, key):
-            return cavi(model, px, py, eta_x0, eta_y0, tol, max_iter, damping, key)
-
-        return jax.vmap(one)(*rows)
-
-    solve = jax.shard_map(
-        local,
-        mesh=mesh,
-        in_specs=(P(parallel.AXIS), P(), P()),
-        out_specs=P(parallel.AXIS),
-        # cavi's while_loop starts from constants (replicated) and carries rows
-        # (varying over the mesh): not a mix that the check of varying axes admits.
-        check_vma=False,
-    )
-    return jax.tree.map(lambda a: a[:batch], solve(rows, tol, damping))

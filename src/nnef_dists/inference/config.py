@@ -22,30 +22,30 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from nnef_dists.config import (
-    _NON_EMPTY,
-    _POSITIVE,
-    ConfigError,
-    SamplingConfig,
-    _at_least,
-    _field,
-    _one_of,
-    _parse,
+from nnef_dists.errors import ConfigError
+from nnef_dists.sampling.config import SamplingConfig
+from nnef_dists.schema import (
+    NON_EMPTY,
+    OPTIONAL_POSITIVE,
+    POSITIVE,
+    at_least,
+    checked,
+    one_of,
+    parse,
     read_yaml,
 )
 
 _DAMPING = (lambda v: 0 <= v < 1), "must lie in [0, 1)"
-_POSITIVE_OR_NONE = (lambda v: v is None or v > 0), "must be positive"
 
 
 @dataclass(frozen=True)
 class DataSpec:
     """``data:`` simulated (num_points draws of N(mu, 1/tau) with seed) or given values."""
 
-    num_points: int | None = _field(_POSITIVE_OR_NONE, default=None)
+    num_points: int | None = checked(OPTIONAL_POSITIVE, default=None)
     mu: float = 0.0
-    tau: float = _field(_POSITIVE, default=1.0)
-    seed: int = _field(_at_least(0), default=0)
+    tau: float = checked(POSITIVE, default=1.0)
+    seed: int = checked(at_least(0), default=0)
     values: tuple[float, ...] | None = None
 
 
@@ -53,15 +53,15 @@ class DataSpec:
 class NormalPrior:
     """``prior.mu`` of normal_gamma: mu ~ N(mean, sd^2)."""
 
-    mean: float = _field()
-    sd: float = _field(_POSITIVE)
+    mean: float = checked()
+    sd: float = checked(POSITIVE)
 
 
 @dataclass(frozen=True)
 class PolynomialPrior:
     """``prior.mu`` of polynomial_prior: log p(mu) = c_1 mu + ... + c_4 mu^4 + const, c_4 < 0."""
 
-    coefficients: tuple[float, ...] = _field(
+    coefficients: tuple[float, ...] = checked(
         ((lambda v: len(v) == 4 and v[3] < 0), "must be 4 numbers, the last negative")
     )
 
@@ -70,8 +70,8 @@ class PolynomialPrior:
 class GammaPrior:
     """``prior.tau``: tau ~ Gamma(shape, rate)."""
 
-    shape: float = _field(_POSITIVE)
-    rate: float = _field(_POSITIVE)
+    shape: float = checked(POSITIVE)
+    rate: float = checked(POSITIVE)
 
 
 #: example -> the dataclass of its ``prior.mu``.
@@ -86,16 +86,16 @@ class PriorConfig:
     (MU_PRIORS) by ``parse_cavi_config``.
     """
 
-    mu: dict = _field()
-    tau: GammaPrior = _field()
+    mu: dict = checked()
+    tau: GammaPrior = checked()
 
 
 @dataclass(frozen=True)
 class ProviderConfig:
     """One provider: ``kind`` exact | network (``model``: directory) | mc (``sampling``)."""
 
-    kind: str = _field(_one_of("exact", "network", "mc"))
-    model: str | None = _field(
+    kind: str = checked(one_of("exact", "network", "mc"))
+    model: str | None = checked(
         ((lambda v: v is None or len(v) > 0), "must not be empty"), default=None
     )
     sampling: SamplingConfig | None = None
@@ -105,38 +105,38 @@ class ProviderConfig:
 class ProvidersConfig:
     """``run:`` or ``reference:`` the providers of x = mu and y = tau."""
 
-    x: ProviderConfig = _field()
-    y: ProviderConfig = _field()
+    x: ProviderConfig = checked()
+    y: ProviderConfig = checked()
 
 
 @dataclass(frozen=True)
 class SolverConfig:
     """``solver:`` the arguments of ``cavi``."""
 
-    tol: float = _field(_POSITIVE, default=1e-6)
-    max_iter: int = _field(_POSITIVE, default=100)
-    damping: float = _field(_DAMPING, default=0.0)
+    tol: float = checked(POSITIVE, default=1e-6)
+    max_iter: int = checked(POSITIVE, default=100)
+    damping: float = checked(_DAMPING, default=0.0)
 
 
 @dataclass(frozen=True)
 class CaviConfig:
     """A whole CAVI example config; ``prior.mu`` is a NormalPrior or PolynomialPrior."""
 
-    example: str = _field(_one_of(*MU_PRIORS))
-    data: DataSpec = _field()
-    prior: PriorConfig = _field()
-    run: ProvidersConfig = _field()
-    reference: ProvidersConfig = _field()
-    solver: SolverConfig = _field(default=SolverConfig())
-    seed: int = _field(_at_least(0), default=0)
+    example: str = checked(one_of(*MU_PRIORS))
+    data: DataSpec = checked()
+    prior: PriorConfig = checked()
+    run: ProvidersConfig = checked()
+    reference: ProvidersConfig = checked()
+    solver: SolverConfig = checked(default=SolverConfig())
+    seed: int = checked(at_least(0), default=0)
 
 
 def parse_cavi_config(mapping, source: str = "<dict>") -> CaviConfig:
     """Validate a mapping (parsed YAML) into a CaviConfig; errors are ConfigErrors naming
     ``source`` and the field."""
     try:
-        config = _parse(CaviConfig, mapping, "")
-        mu = _parse(MU_PRIORS[config.example], config.prior.mu, "prior.mu")
+        config = parse(CaviConfig, mapping)
+        mu = parse(MU_PRIORS[config.example], config.prior.mu, where="prior.mu")
         _check_data(config.data)
         for where in ("run", "reference"):
             for name in ("x", "y"):
@@ -155,7 +155,7 @@ def _check_data(data: DataSpec) -> None:
     if (data.values is None) == (data.num_points is None):
         raise ConfigError("data: give either values or num_points (to simulate), not both")
     if data.values is not None and not data.values:
-        raise ConfigError(f"data.values: {_NON_EMPTY[1]}")
+        raise ConfigError(f"data.values: {NON_EMPTY[1]}")
 
 
 def _check_provider(provider: ProviderConfig, where: str) -> None:

@@ -39,17 +39,15 @@ finds it by Brent's method in float64.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
-import jax
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln
 
 from nnef_dists.families import ExponentialFamily, get_family
 from nnef_dists.inference.model import BilinearModel
-from nnef_dists.sampling import quadrature_moments
+from nnef_dists.sampling import exact_moments, quadrature_moments
 
 
 class Problem(NamedTuple):
@@ -157,22 +155,11 @@ def summary(family: ExponentialFamily, eta, index: int) -> tuple[float, float]:
     """(mean, variance) of statistic ``index`` of q = family(eta), exactly in float64.
 
     E.g. index 0 of gaussian_1d or polynomial is x, index 1 of gamma is x;
-    the variance is the diagonal entry of Cov[T]: the closed form where the
-    family has one, else quadrature. eta: (k,).
+    the variance is the diagonal entry of Cov[T] (``sampling.exact_moments``:
+    the closed form where the family has one, else quadrature). eta: (k,).
     """
-    eta = np.asarray(eta, np.float64)
-    if family.has_exact:
-        with jax.enable_x64(True):
-            mu, cov = _closed_form_moments(family, eta)
-    else:
-        moments = quadrature_moments(family, eta[None])
-        mu, cov = moments["mu_T"][0], moments["cov_TT"][0]
-    return float(mu[index]), float(cov[index, index])
-
-
-@partial(jax.jit, static_argnums=0)
-def _closed_form_moments(family, eta):
-    return family.exact_mu_T(eta), family.exact_cov_TT(eta)
+    moments = exact_moments(family, np.asarray(eta, np.float64)[None])
+    return float(moments["mu_T"][0, index]), float(moments["cov_TT"][0, index, index])
 
 
 #: Index of the variable itself in the statistics of each example's families.

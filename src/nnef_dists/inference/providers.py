@@ -5,19 +5,16 @@ Every provider has the same interface (``Provider``): a pure function
 (needed for the ELBO), an optional box ``eta_range`` outside which its answers
 are extrapolations, and a name. Three kinds:
 
-- ``exact(family)``: the closed form (``family.exact_mu_T`` and
-  ``family.log_partition``) where the family has one. For a family without
-  one (``polynomial``) it is the adaptive double-exponential quadrature rule of
-  ``nnef_dists.sampling.quadrature`` traced as a pure JAX function (a fixed
-  number of zooming passes, no host callback), so the CAVI loop stays one
-  compiled program on CPU, GPU or TPU. Its accuracy is that of the data
-  generator's ground truth: about 1e-12 relative in float64 (run under
+- ``exact(family)``: the family's ground truth (``sampling.exact_functions``):
+  the closed form where the family has one, else the adaptive quadrature rule
+  traced as a pure JAX function, so the CAVI loop stays one compiled program
+  on CPU, GPU or TPU: about 1e-12 relative in float64 (run under
   ``jax.enable_x64(True)`` with float64 inputs), float32 rounding otherwise.
 - ``network(dir)``: a trained model directory (``load_model``); the model's
   own log_partition where it has one (e.g. potential_et, whose learned A is
   defined up to an additive constant), and the training data's eta box as
   ``eta_range``.
-- ``mc(family, config)``: batched HMC/NUTS (``sampling.hmc.mcmc_local``) at
+- ``mc(family, config)``: batched HMC/NUTS (``sampling.mcmc.mcmc_local``) at
   each call, with the key that CAVI passes (a fresh one per iteration).
 """
 
@@ -31,11 +28,11 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from nnef_dists.config import SamplingConfig
+from nnef_dists.errors import ConfigError
 from nnef_dists.families import ExponentialFamily
-from nnef_dists.sampling.hmc import mcmc_local
-from nnef_dists.sampling.quadrature import _moments, _rule_for, supports_quadrature
-from nnef_dists.training.checkpoint import LoadedModel, load_model
+from nnef_dists.models import LoadedModel, load_model
+from nnef_dists.sampling import SamplingConfig, exact_functions
+from nnef_dists.sampling.mcmc import mcmc_local
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,31 +90,15 @@ def exact(family: ExponentialFamily) -> Provider:
     One provider object per family (memoised), so ``cavi`` compiles once.
 
     Raises:
-      ValueError: the family has neither a closed form nor a quadrature rule.
+      FamilyError: the family has neither a closed form nor a quadrature rule;
+        use ``mc`` or ``network``.
     """
-    base = ExponentialFamily
-    has_log_z = type(family).log_partition is not base.log_partition
-    if family.has_exact:
-        mu_T = family.exact_mu_T
-        log_partition = family.log_partition if has_log_z else None
-    elif supports_quadrature(family):
-        rule = _rule_for(family)
-
-        def mu_T(eta):
-            return _moments(*rule(eta))[0]
-
-        def log_partition(eta):
-            return _moments(*rule(eta))[2]
-    else:
-        raise ValueError(
-            f"{family.name}: no closed form and no quadrature rule (domain of dimension > 2); "
-            "use providers.mc or providers.network"
-        )
+    functions = exact_functions(family)
     return Provider(
         name=f"exact:{family.name}",
         stat_dim=family.stat_dim,
-        mu_T=lambda eta, key=None: mu_T(eta),
-        log_partition=log_partition,
+        mu_T=lambda eta, key=None: functions.mu_T(eta),
+        log_partition=functions.log_partition,
     )
 
 
@@ -153,7 +134,7 @@ def mc(family: ExponentialFamily, config: SamplingConfig | None = None) -> Provi
     """
     config = SamplingConfig() if config is None else config
     if config.method not in ("hmc", "nuts"):
-        raise ValueError(
+        raise ConfigError(
             f"providers.mc: sampling.method must be hmc or nuts, not {config.method!r}"
         )
 

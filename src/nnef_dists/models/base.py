@@ -16,69 +16,58 @@ from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
-#: Smallest scale used to standardise a coordinate (a constant column stays finite).
-MIN_SCALE = 1e-6
+from nnef_dists.data.standardize import Standardizer
 
 
 class Normalization(NamedTuple):
-    """Per-coordinate mean and scale of eta and mu_T in the training split, each (k,)."""
+    """Standardisation of eta and of mu_T (``data.Standardizer``), fitted on the training split."""
 
-    eta_mean: jax.Array
-    eta_scale: jax.Array
-    mu_mean: jax.Array
-    mu_scale: jax.Array
+    eta: Standardizer
+    mu: Standardizer
 
     @classmethod
     def from_data(cls, eta, mu_T) -> Normalization:
-        """Means and standard deviations (floored at MIN_SCALE) of (N, k) arrays."""
-        eta, mu_T = np.asarray(eta, np.float64), np.asarray(mu_T, np.float64)
-        return cls(
-            *(
-                jnp.asarray(v, jnp.float32)
-                for v in (
-                    eta.mean(0),
-                    np.maximum(eta.std(0), MIN_SCALE),
-                    mu_T.mean(0),
-                    np.maximum(mu_T.std(0), MIN_SCALE),
-                )
-            )
-        )
+        """From training eta (N, k) and mu_T (N, k): float32 means and scales."""
+        return cls(_on_device(Standardizer.fit(eta)), _on_device(Standardizer.fit(mu_T)))
 
     @classmethod
     def identity(cls, k: int) -> Normalization:
         """No standardisation: zero means, unit scales."""
-        zeros, ones = jnp.zeros(k), jnp.ones(k)
-        return cls(zeros, ones, zeros, ones)
+        same = Standardizer(jnp.zeros(k), jnp.ones(k))
+        return cls(same, same)
 
     def to_dict(self) -> dict:
         """Plain lists, for config.yaml."""
-        return {name: np.asarray(value).tolist() for name, value in self._asdict().items()}
+        return {"eta": self.eta.to_dict(), "mu": self.mu.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
-        return cls(*(jnp.asarray(d[name], jnp.float32) for name in cls._fields))
+        return cls(*(_on_device(Standardizer.from_dict(d[name])) for name in cls._fields))
 
     def standardize_eta(self, eta):
-        """(eta - eta_mean) / eta_scale."""
-        return (eta - self.eta_mean) / self.eta_scale
+        """(eta - eta mean) / eta scale."""
+        return self.eta.transform(eta)
 
     def unstandardize_mu(self, y):
-        """mu_mean + mu_scale * y."""
-        return self.mu_mean + self.mu_scale * y
+        """mu mean + mu scale * y."""
+        return self.mu.inverse(y)
 
     @property
     def congruent_scale(self):
-        """w (k,) = sqrt(mu_scale / eta_scale).
+        """w (k,) = sqrt(mu scale / eta scale).
 
-        With z = w * (eta - eta_mean) and mu = mu_mean + w * g(z), the
+        With z = w * (eta - eta mean) and mu = mu mean + w * g(z), the
         Jacobian d mu / d eta = diag(w) (dg/dz) diag(w) is symmetric positive
         semi-definite whenever dg/dz is, and has the typical size
-        mu_scale / eta_scale of Cov[T] when dg/dz is of order one.
+        mu scale / eta scale of Cov[T] when dg/dz is of order one.
         """
-        return jnp.sqrt(self.mu_scale / self.eta_scale)
+        return jnp.sqrt(self.mu.scale / self.eta.scale)
+
+
+def _on_device(standardizer: Standardizer) -> Standardizer:
+    return Standardizer(*(jnp.asarray(a, jnp.float32) for a in standardizer))
 
 
 class NormalizationState(nnx.Variable):
@@ -133,4 +122,4 @@ def mlp_layers(sizes, rngs: nnx.Rngs) -> nnx.List:
     )
 
 
-__all__ = ["ETModel", "Normalization", "NormalizationState", "mlp_layers", "MIN_SCALE"]
+__all__ = ["ETModel", "Normalization", "NormalizationState", "mlp_layers"]

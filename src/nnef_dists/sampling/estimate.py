@@ -1,9 +1,10 @@
-"""One entry point for every estimator: ``generate(family, eta, config, key)``.
+"""One loop for every estimator: the moments of T at many eta, batch by batch.
 
 Eta are processed in batches of a fixed size (the last batch is padded, so
 one compiled program serves them all). Eta number i uses the key
 ``fold_in(key, i)`` whatever batch it falls in, so the results do not depend
-on the batch size.
+on the batch size. A ``store`` (``load(index)``, ``save(index, arrays)``)
+keeps finished batches, so that an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nnef_dists import runtime
-from nnef_dists.sampling.hmc import eta_keys, mcmc_batch
+from nnef_dists.sampling.mcmc import eta_keys, mcmc_batch
 from nnef_dists.sampling.quadrature import quadrature_moments
 
 
@@ -25,7 +26,7 @@ def estimate_batch(family, config, keys, eta) -> dict:
     Args:
       family: an ExponentialFamily.
       config: a SamplingConfig.
-      keys: (B,) PRNG keys, one per eta (``hmc.eta_keys``; unused by quadrature).
+      keys: (B,) PRNG keys, one per eta (``mcmc.eta_keys``; unused by quadrature).
       eta: (B, k) natural parameters.
 
     Returns:
@@ -61,6 +62,29 @@ def estimate_rows(family, config, key, eta, rows: slice, batch_size: int) -> dic
     return {name: value[: rows.stop - rows.start] for name, value in out.items()}
 
 
+def estimate_batches(family, config, key, eta, batch_size, batches, store=None, progress=False):
+    """{batch index: results} for ``batches`` (pairs from ``iter_batches``), in order.
+
+    Each batch is loaded from ``store`` when it holds it, else estimated (and
+    saved to ``store``). ``progress`` shows a bar over the batches.
+    """
+    parts = {}
+    for index, rows in tqdm(batches, disable=not progress, unit="batch", desc=family.name):
+        result = store.load(index) if store is not None else None
+        if result is None:
+            result = estimate_rows(family, config, key, eta, rows, batch_size)
+            if store is not None:
+                store.save(index, result)
+        parts[index] = result
+    return parts
+
+
+def concatenate(parts: dict) -> dict:
+    """The results of every batch ({index: results}) as one dict of arrays, in index order."""
+    order = sorted(parts)
+    return {name: np.concatenate([parts[i][name] for i in order]) for name in parts[order[0]]}
+
+
 def generate(family, eta, config, key, batch_size: int = 256, progress: bool = False) -> dict:
     """Estimate E[T], Cov[T] and the ESS at every eta.
 
@@ -79,8 +103,6 @@ def generate(family, eta, config, key, batch_size: int = 256, progress: bool = F
     eta = np.asarray(eta)
     batch_size = min(batch_size, len(eta))
     batches = list(iter_batches(len(eta), batch_size))
-    parts = [
-        estimate_rows(family, config, key, eta, rows, batch_size)
-        for _, rows in tqdm(batches, disable=not progress, unit="batch")
-    ]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return concatenate(
+        estimate_batches(family, config, key, eta, batch_size, batches, progress=progress)
+    )

@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnef_dists.config import ConfigError, GridConfig, describe_eta_bounds, resolve_eta_range
+from nnef_dists.errors import ConfigError
 from nnef_dists.families import ExponentialFamily
+from nnef_dists.sampling.config import GridConfig, describe_eta_bounds, resolve_eta_range
 
 #: Raw points drawn per round (at least num_points); the first round decides
 #: whether the ranges are hopeless.

@@ -19,13 +19,13 @@ Relative error = RMSE / root mean square of the reference, per statistic.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from nnef_dists.data import split_dataset
+from nnef_dists.models.directory import METRICS_FILE, write_json
 from nnef_dists.sampling import exact_moments
 from nnef_dists.training import plots
 
@@ -69,14 +69,14 @@ def evaluate(model, data: dict, split: str = "test") -> tuple[dict, dict]:
     """Metrics of a LoadedModel on one split of a data set.
 
     Args:
-      model: a LoadedModel (training.checkpoint).
+      model: a LoadedModel (``nnef_dists.models.load_model``).
       data: a data set dict (DESIGN 3.2) with eta of shape (N, model eta_dim).
       split: "train", "val" or "test" (80/10/10 by the model's training seed).
 
     Returns:
       (metrics dict, arrays dict with eta, pred, targets and truth (or None)).
     """
-    seed = model.record["training"]["seed"]
+    seed = model.record["architecture"]["seed"]  # the training seed, which drew the split
     part = split_dataset(data, seed)[split]
     eta = part["eta"]
     pred = _batched(model.mu_T, eta)
@@ -121,7 +121,7 @@ def evaluate(model, data: dict, split: str = "test") -> tuple[dict, dict]:
 def write_report(folder: Path, metrics: dict, arrays: dict) -> None:
     """metrics.json and predicted_vs_exact.png (or _vs_targets without a truth) in folder."""
     folder = Path(folder)
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(folder / METRICS_FILE, metrics)
     truth = arrays["truth"]
     reference, name = (
         (truth["mu_T"], "exact") if truth is not None else (arrays["targets"], "targets")

@@ -29,13 +29,13 @@ def standard_error(batch, mu_scale):
 
 def mu_residual(mu_pred, batch, norm, loss: str):
     """Dimensionless residuals (n, k) of predicted mu_T for ``loss`` (mse or noise_weighted)."""
-    scale = norm.mu_scale if loss == "mse" else standard_error(batch, norm.mu_scale)
+    scale = norm.mu.scale if loss == "mse" else standard_error(batch, norm.mu.scale)
     return (mu_pred - batch["mu_T"]) / scale
 
 
 def jacobian_residual(jac, batch, norm):
     """Dimensionless residuals (n, k, k) of d mu / d eta against cov_TT."""
-    return (jac - batch["cov_TT"]) * norm.eta_scale[None, None, :] / norm.mu_scale[None, :, None]
+    return (jac - batch["cov_TT"]) * norm.eta.scale[None, None, :] / norm.mu.scale[None, :, None]
 
 
 def batch_loss(model, batch, loss: str, jacobian_weight: float):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
-from nnef_dists.config import TrainConfig
+from nnef_dists.atomic import atomic_directory, check_output
 from nnef_dists.data import load_dataset, load_metadata, meta_path, split_dataset
-from nnef_dists.models import Normalization
-from nnef_dists.training import plots
-from nnef_dists.training.checkpoint import LoadedModel, atomic_directory, model_record, write_model
+from nnef_dists.models import LoadedModel, Normalization, build_model, model_record
+from nnef_dists.models.directory import write_model
+from nnef_dists.training.config import TrainConfig
 from nnef_dists.training.evaluate import evaluate, format_metrics, write_report
-from nnef_dists.training.trainer import build_model, fit
+from nnef_dists.training.trainer import fit
 
 
 def data_provenance(path) -> tuple[dict | None, list | None]:
@@ -22,6 +22,11 @@ def data_provenance(path) -> tuple[dict | None, list | None]:
     return meta.get("config", {}).get("ef"), meta.get("stat_labels")
 
 
+def default_output_dir(config: TrainConfig) -> Path:
+    """artifacts/<data file stem>_<model>."""
+    return Path("artifacts") / f"{Path(config.data).stem}_{config.model}"
+
+
 def train_and_save(config: TrainConfig, output: Path, force=False, progress=True) -> str:
     """Train ``config.model`` on ``config.data``, evaluate it, write the model directory.
 
@@ -29,27 +34,25 @@ def train_and_save(config: TrainConfig, output: Path, force=False, progress=True
     learning_curve.png, metrics.json and the predicted-against-exact plot; it
     is written only when everything succeeded. Returns the printed report.
     """
-    output = Path(output)
-    if output.exists() and not force:  # fail before training, not after
-        raise FileExistsError(f"{output} exists; pass --force to overwrite it")
+    check_output(output, force)  # fail before training, not after
     data = load_dataset(config.data)
     family, labels = data_provenance(config.data)
     splits = split_dataset(data, config.seed)
     normalization = Normalization.from_data(splits["train"]["eta"], splits["train"]["mu_T"])
     model = build_model(config, data["eta"].shape[1], normalization)
     history = fit(model, splits["train"], splits["val"], config, progress=progress)
-    record = model_record(model, config, family, labels, splits["train"]["eta"])
+    training = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+    }
+    record = model_record(model, config, family, labels, splits["train"]["eta"], training=training)
     metrics, arrays = evaluate(LoadedModel(model, record), data, "test")
-    metrics["training"] = {
-        key: value for key, value in history.to_dict().items() if not key.endswith("_loss")
-    } | {"best_val_loss": history.val[history.best_epoch]}
+    metrics["training"] = history.summary()
     with atomic_directory(output, force=force) as folder:
         write_model(folder, model, record)
-        (folder / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
-        plots.learning_curve(history.to_dict(), folder / "learning_curve.png", config.model)
+        history.save(folder, config.model)
         write_report(folder, metrics, arrays)
     return (
         f"{config.model}: {history.epochs} epochs in {history.seconds:.1f} s, best validation "
-        f"loss {history.val[history.best_epoch]:.4g} at epoch {history.best_epoch + 1}; "
+        f"loss {history.best_val:.4g} at epoch {history.best_epoch + 1}; "
         f"saved to {output}\n{format_metrics(metrics)}"
     )

@@ -8,7 +8,7 @@ reference eta0 to eta
 The model learns mu_T(eta0) (a parameter) and Sigma (a network that is
 symmetric positive semi-definite by construction), and evaluates the integral
 by Gauss-Legendre quadrature. The reference eta0 is the training mean of eta
-(``norm.eta_mean``), fixed with the normalisation. The network Sigma is
+(``norm.eta.mean``), fixed with the normalisation. The network Sigma is
 itself the model's ``cov_TT``, trained on the sampled covariances. It need not
 be exactly the Hessian of a potential, so the Jacobian of the returned mu_T is
 close to, but not identical with, ``cov_TT``.
@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from nnef_dists.models._residual import get_activation
 from nnef_dists.models.base import ETModel, Normalization, mlp_layers
 from nnef_dists.models.registry import register_model
+from nnef_dists.models.residual import get_activation
 
 #: Scale of the initial output-layer kernel: L(eta) starts within about 1% of the identity.
 _OUTPUT_INIT_SCALE = 1e-2
@@ -52,7 +52,7 @@ class GeometricFlowET(ETModel):
       eps: added to L L^T (in the congruently scaled coordinates), so Sigma is
         positive definite with smallest eigenvalue at least eps * min(w)^2.
       activation: the hidden layers' nonlinearity, a name in
-        ``nnef_dists.models._residual.ACTIVATIONS`` (as for the residual models).
+        ``nnef_dists.models.residual.ACTIVATIONS`` (as for the residual models).
       input_gain: fixed multiplier of the first layer's output, whose initial
         kernel is divided by it (same function at initialisation). The first
         layer has fan-in k only, so an optimiser step (Adam moves each
@@ -106,7 +106,7 @@ class GeometricFlowET(ETModel):
         last = self.layers[-1]
         last.kernel.set_value(_OUTPUT_INIT_SCALE * last.kernel.get_value())
         last.bias.set_value(jnp.zeros_like(last.bias.get_value()))
-        self.mu0 = nnx.Param(jnp.asarray(self.norm.mu_mean, jnp.float32))
+        self.mu0 = nnx.Param(jnp.asarray(self.norm.mu.mean, jnp.float32))
 
     def cholesky_factor(self, eta: jax.Array) -> jax.Array:
         """L (k, k), lower triangular with positive diagonal (about the identity at init)."""
@@ -130,7 +130,7 @@ class GeometricFlowET(ETModel):
 
     def mu_T(self, eta: jax.Array) -> jax.Array:
         """mu0 + sum_i q_i Sigma(eta0 + t_i d) d, Gauss-Legendre on [0, 1]; exact mu0 at eta0."""
-        eta0 = self.norm.eta_mean
+        eta0 = self.norm.eta.mean
         d = eta - eta0
         t = jnp.asarray(self._t, d.dtype)
         q = jnp.asarray(self._wq, d.dtype)

@@ -13,15 +13,11 @@ import numpy as np
 from flax import nnx
 
 from nnef_dists.models.base import mlp_layers
+from nnef_dists.numerics import log_cosh, soft_clamp
 
 
 class FlowConstant(nnx.Variable):
     """Non-trainable fixed part of a flow layer (permutation matrix, signs), saved with it."""
-
-
-def soft_clamp(x, bound: float):
-    """bound * tanh(x / bound): slope 1 at zero, values in (-bound, bound)."""
-    return bound * jnp.tanh(x / bound)
 
 
 class ActNorm(nnx.Module):
@@ -180,14 +176,8 @@ class SinhArcsinh(nnx.Module):
         log_a = self._log_a()
         u = jnp.exp(log_a) * jnp.arcsinh(x) + self.b[...]
         # dy/dx = cosh(u) * a / sqrt(1 + x^2)
-        log_det = jnp.sum(log_a + _log_cosh(u) - 0.5 * jnp.log1p(x**2))
+        log_det = jnp.sum(log_a + log_cosh(u) - 0.5 * jnp.log1p(x**2))
         return jnp.sinh(u), log_det
 
     def inverse(self, y):
         return jnp.sinh((jnp.arcsinh(y) - self.b[...]) / jnp.exp(self._log_a()))
-
-
-def _log_cosh(u):
-    """log cosh(u), stable for large |u|."""
-    au = jnp.abs(u)
-    return au + jnp.log1p(jnp.exp(-2.0 * au)) - jnp.log(2.0)

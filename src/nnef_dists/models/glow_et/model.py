@@ -226,11 +226,11 @@ class GlowET(ETModel):
     def eta_from_mu(self, mu: jax.Array) -> jax.Array:
         """The exact inverse of mu_T: mu (k,) -> eta (k,)."""
         norm = self.norm
-        z = self.flow_inverse((mu - norm.mu_mean) / norm.mu_scale)
-        return norm.eta_mean + norm.eta_scale * z
+        z = self.flow_inverse((mu - norm.mu.mean) / norm.mu.scale)
+        return norm.eta.mean + norm.eta.scale * z
 
     def log_abs_det_jacobian(self, eta: jax.Array) -> jax.Array:
         """log|det d mu_T / d eta| from the layers' log-determinants (no autodiff)."""
         norm = self.norm
         _, log_det = self.flow_forward(norm.standardize_eta(eta))
-        return log_det + jnp.sum(jnp.log(norm.mu_scale) - jnp.log(norm.eta_scale))
+        return log_det + jnp.sum(jnp.log(norm.mu.scale) - jnp.log(norm.eta.scale))

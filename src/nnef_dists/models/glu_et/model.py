@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from nnef_dists.models._residual import ResidualET
 from nnef_dists.models.registry import register_model
+from nnef_dists.models.residual import ResidualET
 
 
 class GLUBranch(nnx.Module):

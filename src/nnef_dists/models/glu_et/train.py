@@ -1,8 +1,7 @@
-"""Train glu_et: python -m nnef_dists.models.glu_et.train --data data/x.pkl [options]."""
+"""The trainer of glu_et: ``nnef train --model glu_et [...]`` (DESIGN 3.4)."""
 
-import sys
+from nnef_dists.cli import model_alias
 
-from nnef_dists.training.cli import train_main
-
+main = model_alias(__spec__.name)
 if __name__ == "__main__":
-    sys.exit(train_main(sys.argv[1:], model="glu_et"))
+    raise SystemExit(main())

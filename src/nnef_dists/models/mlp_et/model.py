@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flax import nnx
 
-from nnef_dists.models._residual import ResidualET
 from nnef_dists.models.registry import register_model
+from nnef_dists.models.residual import ResidualET
 
 
 class MLPBranch(nnx.Module):

@@ -2,7 +2,7 @@
 
 With the congruent scaling x = w * (eta - eta_mean), w = norm.congruent_scale,
 
-    A(eta) = norm.mu_mean . eta + F(x),
+    A(eta) = norm.mu.mean . eta + F(x),
     F(x)   = 0.5 x^T (M M^T + c I) x + b . x + G(x),
 
 where c = ``strong_convexity`` > 0, M (k, k) and b (k,) are free parameters
@@ -151,11 +151,11 @@ class PotentialET(ETModel):
         return value + jnp.square(self.output_raw[0].get_value()) @ z
 
     def _scaled(self, eta: jax.Array) -> jax.Array:
-        return self.norm.congruent_scale * (eta - self.norm.eta_mean)
+        return self.norm.congruent_scale * (eta - self.norm.eta.mean)
 
     def log_partition(self, eta: jax.Array) -> jax.Array:
         """A(eta) = mu_mean . eta + F(w * (eta - eta_mean)), up to an additive constant."""
-        return self.norm.mu_mean @ eta + self.potential(self._scaled(eta))
+        return self.norm.mu.mean @ eta + self.potential(self._scaled(eta))
 
     def mu_T(self, eta: jax.Array) -> jax.Array:
         """grad A(eta) = mu_mean + w * grad F(x): (k,) -> (k,)."""
@@ -202,7 +202,7 @@ class PotentialET(ETModel):
         graphdef, state = nnx.split(self)
         frozen = nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state))
         # A(eta) - mu . eta = lin . x + F(x) + const, with lin = (mu_mean - mu) / w.
-        lin = jax.lax.stop_gradient((norm.mu_mean - mu) / w)
+        lin = jax.lax.stop_gradient((norm.mu.mean - mu) / w)
         objective = lambda x: lin @ x + frozen.potential(x)
         dtype = lin.dtype
         # Damping factors relative to the largest eigenvalue: 0 (Newton), then 1e-6 * 4^j.
@@ -238,6 +238,6 @@ class PotentialET(ETModel):
         x0 = jnp.zeros_like(lin)
         _, x, _ = jax.lax.while_loop(not_done, newton, (0, x0, jnp.asarray(np.inf, dtype)))
         # One Newton step outside stop_gradient: implicit-function derivatives.
-        g = (norm.mu_mean - mu) / w + jax.grad(self.potential)(x)
+        g = (norm.mu.mean - mu) / w + jax.grad(self.potential)(x)
         x = x - jnp.linalg.solve(jax.hessian(self.potential)(x), g)
-        return norm.eta_mean + x / w
+        return norm.eta.mean + x / w

@@ -1,11 +1,7 @@
-"""Train potential_et.
+"""The trainer of potential_et: ``nnef train --model potential_et [...]`` (DESIGN 3.4)."""
 
-Usage: python -m nnef_dists.models.potential_et.train --data data/x.pkl [options]
-"""
+from nnef_dists.cli import model_alias
 
-import sys
-
-from nnef_dists.training.cli import train_main
-
+main = model_alias(__spec__.name)
 if __name__ == "__main__":
-    sys.exit(train_main(sys.argv[1:], model="potential_et"))
+    raise SystemExit(main())

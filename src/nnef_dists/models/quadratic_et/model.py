@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from nnef_dists.models._residual import ResidualET
 from nnef_dists.models.registry import register_model
+from nnef_dists.models.residual import ResidualET
 
 #: Variance scale (x 1 / fan_in) of the initial W_2, W_3: the product starts at
 #: about 0.1 of h^2, so stacked blocks (polynomials of degree 2^L) stay of order one.

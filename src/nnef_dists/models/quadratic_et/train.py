@@ -1,11 +1,7 @@
-"""Train quadratic_et.
+"""The trainer of quadratic_et: ``nnef train --model quadratic_et [...]`` (DESIGN 3.4)."""
 
-python -m nnef_dists.models.quadratic_et.train --data data/x.pkl [options]
-"""
+from nnef_dists.cli import model_alias
 
-import sys
-
-from nnef_dists.training.cli import train_main
-
+main = model_alias(__spec__.name)
 if __name__ == "__main__":
-    sys.exit(train_main(sys.argv[1:], model="quadratic_et"))
+    raise SystemExit(main())

@@ -6,15 +6,16 @@ exact-provider run), widened by a margin, so that the network interpolates.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from nnef_dists import generate_data
-from nnef_dists.config import parse_data_config, parse_train_config
+from nnef_dists.data import parse_data_config
+from nnef_dists.data.generate import run as generate
 from nnef_dists.families import ExponentialFamily
-from nnef_dists.training.run import train_and_save
+from nnef_dists.families.config import family_entry
+from nnef_dists.sampling.config import eta_range_entry
+from nnef_dists.training import parse_train_config, train_and_save
 
 #: Defaults of ``train_network``: a small residual MLP on quadrature data.
 DEFAULT_MODEL, DEFAULT_HIDDEN, DEFAULT_POINTS, DEFAULT_EPOCHS = "mlp_et", (32, 32), 4096, 300
@@ -44,23 +45,6 @@ def covering_box(family: ExponentialFamily, eta, margin: float = 0.25):
     return np.maximum(lo - pad, lo + (bound_lo - lo) / 4), np.minimum(
         hi + pad, hi + (bound_hi - hi) / 4
     )
-
-
-def family_entry(family: ExponentialFamily) -> dict:
-    """The data config's ``ef:`` mapping of a family instance."""
-    params = {
-        f.name: getattr(family, f.name) for f in dataclasses.fields(family) if f.name != "x_shape"
-    }
-    return {"name": family.name, "x_shape": list(family.x_shape), "params": params}
-
-
-def eta_range_entry(family: ExponentialFamily, lo, hi) -> dict:
-    """The data config's ``grid.eta_range``: one [lo, hi] per flat entry of each statistic."""
-    out, start = {}, 0
-    for name, size in family.stat_sizes.items():
-        out[name] = [[float(lo[i]), float(hi[i])] for i in range(start, start + size)]
-        start += size
-    return out
 
 
 def train_network(
@@ -105,7 +89,7 @@ def train_network(
     raw["sampling"] = {"method": "quadrature"}
     raw["seed"] = seed
     raw["output"] = str(data_file)
-    generate_data.run(parse_data_config(raw, source=str(data_file)), force=True, progress=False)
+    generate(parse_data_config(raw, source=str(data_file)), force=True, progress=False)
     train = parse_train_config(
         {
             "model": model,

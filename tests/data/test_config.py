@@ -4,18 +4,17 @@ import copy
 
 import pytest
 
-from nnef_dists.config import (
-    ConfigError,
+from nnef_dists.data.config import (
     DataConfig,
     DistributedConfig,
-    FamilyConfig,
-    GridConfig,
-    SamplingConfig,
     load_data_config,
     parse_data_config,
     with_overrides,
 )
+from nnef_dists.errors import ConfigError
 from nnef_dists.families.builtin.gamma import Gamma
+from nnef_dists.families.config import FamilyConfig
+from nnef_dists.sampling import GridConfig, SamplingConfig
 
 EXAMPLE = """\
 ef:

@@ -1,4 +1,4 @@
-"""``make demo``: data, a trained network and its scores, for the gamma family.
+"""The whole pipeline on a small built-in default (``make demo``), for the gamma family.
 
 1. Generates ``data/demo/gamma.pkl`` from ``configs/data/gamma.yaml`` with a
    small grid, prints HMC estimates against the closed form and the z-score
@@ -19,27 +19,11 @@ What is already there is reused; delete it to rebuild.
 
 from __future__ import annotations
 
-from nnef_dists import runtime
-
-if __name__ == "__main__":
-    runtime.configure()  # before anything starts JAX's backends (importing blackjax does)
-
 import argparse
 import shutil
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-
-from nnef_dists import generate_data
-from nnef_dists.config import load_data_config, parse_train_config, read_yaml, with_overrides
-from nnef_dists.data import load_dataset
-from nnef_dists.inference.cli import run_example
-from nnef_dists.training import load_model
-from nnef_dists.training.evaluate import evaluate, format_metrics
-from nnef_dists.training.plots import cavi_traces
-from nnef_dists.training.run import train_and_save
 
 CONFIG = Path("configs/data/gamma.yaml")
 OUTPUT = Path("data/demo/gamma.pkl")
@@ -51,8 +35,9 @@ CAVI_CONFIGS = (Path("configs/cavi/normal_gamma.yaml"), Path("configs/cavi/polyn
 
 def z_scores(family, data) -> tuple[np.ndarray, np.ndarray]:
     """(exact mu_T (N, k), z-scores (N, k)) of a data set of a closed-form family."""
-    with jax.enable_x64(True):
-        exact = np.asarray(jax.vmap(family.exact_mu_T)(jnp.asarray(data["eta"])))
+    from nnef_dists.sampling import exact_moments
+
+    exact = exact_moments(family, data["eta"])["mu_T"]
     stderr = np.sqrt(np.diagonal(data["cov_TT"], axis1=1, axis2=2) / data["ess"])
     return exact, (data["mu_T"] - exact) / stderr
 
@@ -85,17 +70,23 @@ def format_z_summary(family, z) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-points", type=int, default=2048)
-    parser.add_argument("--epochs", type=int, default=150)
-    args = parser.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num-points", type=int, default=2048, help="gamma eta to generate")
+    parser.add_argument("--epochs", type=int, default=150, help="most epochs of potential_et")
+
+
+def run(args) -> None:
+    from nnef_dists.data import load_data_config, load_dataset, with_overrides
+    from nnef_dists.data.generate import format_summary
+    from nnef_dists.data.generate import run as generate
+    from nnef_dists.inference.example_runs import run_example
+
     config = with_overrides(load_data_config(CONFIG), output=OUTPUT, num_points=args.num_points)
     if OUTPUT.exists():
         print(f"reusing {OUTPUT} (delete it to regenerate)")
     else:
-        _, summary = generate_data.run(config)
-        print(generate_data.format_summary(summary))
+        _, summary = generate(config)
+        print(format_summary(summary))
     family = config.ef.build()
     data = load_dataset(OUTPUT)
     exact, z = z_scores(family, data)
@@ -113,7 +104,6 @@ def main(argv=None) -> int:
     print("\n" + table)
     write_report(table, examples)
     print(f"\nreport: {REPORT_DIR / 'report.md'}")
-    return 0
 
 
 def summary_table(z, metrics, examples) -> str:
@@ -144,6 +134,8 @@ def summary_table(z, metrics, examples) -> str:
 
 def write_report(table: str, examples) -> None:
     """artifacts/demo/report.md with the summary table and the figures."""
+    from nnef_dists.inference.plots import cavi_traces
+
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     for name in ("learning_curve.png", "predicted_vs_exact.png"):
         shutil.copy(MODEL_DIR / name, REPORT_DIR / f"potential_et_{name}")
@@ -170,6 +162,11 @@ def write_report(table: str, examples) -> None:
 
 def train_network(data, epochs: int) -> dict:
     """Train potential_et on the demo data (or reuse it); print and return its test metrics."""
+    from nnef_dists.models import load_model
+    from nnef_dists.schema import read_yaml
+    from nnef_dists.training import parse_train_config, train_and_save
+    from nnef_dists.training.evaluate import evaluate, format_metrics
+
     if MODEL_DIR.exists():
         print(f"\nreusing {MODEL_DIR} (delete it to retrain)")
     else:
@@ -180,7 +177,3 @@ def train_network(data, epochs: int) -> dict:
     metrics, _ = evaluate(load_model(MODEL_DIR), data, "test")
     print("\n" + format_metrics(metrics))
     return metrics
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

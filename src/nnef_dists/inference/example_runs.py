@@ -1,51 +1,32 @@
-"""Run a CAVI example config and compare two sets of providers side by side.
+"""Running a CAVI example config: two sets of providers side by side (``nnef cavi``).
 
-    python -m nnef_dists.inference.cli --config configs/cavi/normal_gamma.yaml [--train-missing]
-
-The ``run`` providers (float32) and the ``reference`` providers (float64) each solve the
-example of the config (``examples``); the posterior means and variances of mu
-and tau of both are printed with their differences, and for normal_gamma the
-closed-form fixed point too, with the sweeps, ELBO, extrapolated iterates and
-time of each run. A network provider whose model directory is missing is an
-error naming the command that trains it: this one with ``--train-missing``,
-which fits mlp_et on quadrature data over the box of the exact-provider
-iterates (``train.train_network``).
+The ``run`` providers (float32) and the ``reference`` providers (float64)
+each solve the example of the config (``examples``); ``run_example`` returns
+the posterior means and variances of mu and tau of both with their
+differences, and for normal_gamma the closed-form fixed point too, with the
+sweeps, ELBO, extrapolated iterates and time of each run. A network
+provider whose model directory is missing is trained first (``train=True``:
+mlp_et on quadrature data over the box of the exact-provider iterates,
+``networks.train_network``); otherwise it is an error naming the command
+that trains it.
 """
 
 from __future__ import annotations
 
-from nnef_dists import runtime
-
-if __name__ == "__main__":
-    runtime.configure()
-
-import argparse
-import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from nnef_dists.config import ConfigError
-from nnef_dists.inference import cavi, providers
+from nnef_dists.errors import ConfigError, ModelDirError
 from nnef_dists.inference import examples as ex
+from nnef_dists.inference import providers
+from nnef_dists.inference.cavi import cavi
 from nnef_dists.inference.config import CaviConfig, ProviderConfig, load_cavi_config
-from nnef_dists.inference.train import covering_box, train_network
-from nnef_dists.training.checkpoint import CONFIG_FILE, ModelDirError, load_model
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnef cavi", description="CAVI on an example model with two sets of providers."
-    )
-    parser.add_argument("--config", required=True, help="YAML CAVI config (configs/cavi/*.yaml)")
-    parser.add_argument(
-        "--train-missing",
-        action="store_true",
-        help="train the missing network providers first (quadrature data, mlp_et)",
-    )
-    return parser
+from nnef_dists.inference.networks import covering_box, train_network
+from nnef_dists.models import load_model
+from nnef_dists.models.directory import CONFIG_FILE
 
 
 def build_problem(config: CaviConfig) -> ex.Problem:
@@ -72,7 +53,7 @@ def build_provider(spec: ProviderConfig, family, where: str, source: str) -> pro
     if not (directory / CONFIG_FILE).exists():
         raise ConfigError(
             f"{source}: {where}.model: no trained model at {directory}; train it with "
-            f"`python -m nnef_dists.inference.cli --config {source} --train-missing`"
+            f"`nnef cavi --config {source} --train-missing`"
         )
     try:
         model = load_model(directory)
@@ -204,18 +185,3 @@ def run_example(config_path, train: bool = False) -> dict:
         "closed_form": closed_form,
         "report": report(config, problem, names, runs, closed_form),
     }
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = run_example(args.config, args.train_missing)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(result["report"])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from nnef_dists.families import get_family
+from nnef_dists.families.config import family_entry
 from nnef_dists.inference import providers
-from nnef_dists.inference.train import covering_box, eta_range_entry, family_entry, train_network
+from nnef_dists.inference.networks import covering_box, train_network
+from nnef_dists.sampling.config import eta_range_entry
 
 
 def test_covering_box_pads_but_stays_inside_the_natural_space():

@@ -5,7 +5,9 @@ import csv
 import numpy as np
 import pytest
 
-from nnef_dists.flows.cli import main
+from nnef_dists.cli import alias
+
+main = alias("cde")
 
 
 @pytest.fixture(scope="module")

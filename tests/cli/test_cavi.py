@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from nnef_dists.config import ConfigError, read_yaml
+from nnef_dists.cli import alias
+from nnef_dists.errors import ConfigError
 from nnef_dists.families import get_family
-from nnef_dists.inference import cli
 from nnef_dists.inference import examples as ex
 from nnef_dists.inference.config import (
     NormalPrior,
@@ -17,6 +17,9 @@ from nnef_dists.inference.config import (
     load_cavi_config,
     parse_cavi_config,
 )
+from nnef_dists.schema import read_yaml
+
+nnef_cavi = alias("cavi")
 
 ROOT = Path(__file__).resolve().parents[2]
 NORMAL_GAMMA = ROOT / "configs" / "cavi" / "normal_gamma.yaml"
@@ -97,15 +100,15 @@ def test_missing_model_directory_names_the_training_command(tmp_path, capsys):
     raw = edit("run", {"x": {"kind": "exact"}, "y": {"kind": "network", "model": str(tmp_path)}})
     raw["run"]["y"]["model"] = str(tmp_path / "nowhere")
     path = write(tmp_path, raw)
-    assert cli.main(["--config", path]) == 2
+    assert nnef_cavi(["--config", path]) == 2
     err = capsys.readouterr().err
     assert "run.y.model: no trained model at" in err and "nowhere" in err
-    assert f"python -m nnef_dists.inference.cli --config {path} --train-missing" in err
+    assert f"nnef cavi --config {path} --train-missing" in err
 
 
 def test_exact_run_against_exact_reference(tmp_path, capsys):
     raw = edit("run", {"x": {"kind": "exact"}, "y": {"kind": "exact"}})
-    assert cli.main(["--config", write(tmp_path, raw)]) == 0
+    assert nnef_cavi(["--config", write(tmp_path, raw)]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
     config = parse_cavi_config(raw)

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnef_dists.config import SamplingConfig
 from nnef_dists.data import load_dataset
 from nnef_dists.families import get_family
-from nnef_dists.sampling.hmc import eta_keys
+from nnef_dists.sampling import SamplingConfig
+from nnef_dists.sampling.mcmc import eta_keys
 
 CONFIG = textwrap.dedent(
     """\
@@ -101,7 +101,7 @@ def test_float64_switch_samples_in_float64():
     eta = np.array([[1.0, -1.0], [2.0, -3.0]])
     keys = eta_keys(jax.random.key(0), np.arange(2))
     with jax.enable_x64(True):
-        from nnef_dists.sampling.hmc import mcmc_batch
+        from nnef_dists.sampling.mcmc import mcmc_batch
 
         out = mcmc_batch(family, config, keys, jnp.asarray(eta))
     assert out["mu_T"].dtype == jnp.float64 and out["step_size"].dtype == jnp.float64

@@ -1,0 +1,69 @@
+"""Writing files and folders atomically: complete, or not there at all.
+
+Every output of the package goes through these two: a temporary sibling
+(same folder, so the final ``os.replace`` is atomic on one file system),
+flushed and synced, then renamed over the target. An interruption or error
+leaves the previous file or folder untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from nnef_dists.errors import OutputExistsError
+
+
+@contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Yield an open temporary file that replaces ``path`` when the block succeeds.
+
+    Args:
+      path: the target; its parent folders are created.
+      mode: ``"wb"`` (binary) or ``"w"`` (text, newline="" for csv).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, newline=None if "b" in mode else "") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def check_output(path, force: bool) -> None:
+    """Raise OutputExistsError when ``path`` exists and ``force`` is not set."""
+    if Path(path).exists() and not force:
+        raise OutputExistsError(f"{path}: already exists; use --force to overwrite it")
+
+
+@contextmanager
+def atomic_directory(directory, force: bool = False):
+    """Yield a temporary folder that replaces ``directory`` when the block succeeds.
+
+    Without ``force`` an existing ``directory`` is an OutputExistsError; with
+    it, the old one is removed only after the new one is complete.
+    """
+    directory = Path(directory)
+    check_output(directory, force)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        yield tmp
+        if directory.exists():
+            old = tmp.with_name(tmp.name + ".old")
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,83 @@
+"""The ``nnef`` command: one parser, a subcommand per module, one error boundary (DESIGN 3.4).
+
+    nnef generate | train | evaluate | cavi | cde train|infer|coverage | demo
+    nnef --version
+
+Each command module of this package exposes ``add_arguments(parser)`` and
+``run(args)`` (returning an exit status, or None for 0), and may expose
+``interrupted(args)``: a line saying what was kept and how to continue. Any
+``NnefError`` prints one line ``error: ...`` and exits with status 2;
+Ctrl-C prints one line and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from importlib.metadata import version
+
+from nnef_dists import runtime
+from nnef_dists.errors import NnefError
+
+#: command -> one-line description; the module is nnef_dists.cli.<command>.
+COMMANDS = {
+    "generate": "generate a data set from a YAML data config",
+    "train": "train an ET network on a data set",
+    "evaluate": "score a trained ET network on a data set",
+    "cavi": "run a CAVI example config (configs/cavi)",
+    "cde": "conditional density estimation with normalising flows (CSV files)",
+    "demo": "the whole pipeline on a small built-in default",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``nnef`` parser with every command's subparser."""
+    parser = argparse.ArgumentParser(
+        prog="nnef", description="Moment maps of exponential families without closed forms."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"nnef-dists {version('nnef-dists')}"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        module = importlib.import_module(f"nnef_dists.cli.{name}")
+        command = commands.add_parser(name, help=text, description=module.__doc__)
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        module.add_arguments(command)
+        command.set_defaults(module=module)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run ``nnef`` with ``argv`` (default: the process's); returns the exit status."""
+    runtime.configure()  # before any command starts JAX's backends
+    args = build_parser().parse_args(argv)
+    try:
+        status = args.module.run(args)
+    except NnefError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        kept = getattr(args.module, "interrupted", lambda _: "nothing was written")(args)
+        print(f"interrupted: {kept}", file=sys.stderr)
+        return 130
+    return 0 if status is None else status
+
+
+def alias(*command: str):
+    """``main`` with ``command`` before its arguments: the ``python -m`` forms of DESIGN 3.4.
+
+    Returns ``main(argv=None) -> exit status``, e.g. ``alias("generate")(["--config", C])``.
+    """
+
+    def aliased(argv=None) -> int:
+        return main([*command, *(sys.argv[1:] if argv is None else argv)])
+
+    aliased.__doc__ = f"``nnef {' '.join(command)}`` with ``argv``; returns the exit status."
+    return aliased
+
+
+def model_alias(module_name: str):
+    """``alias("train", "--model", <model>)`` for the module ``nnef_dists.models.<model>.train``."""
+    return alias("train", "--model", module_name.split(".")[-2])

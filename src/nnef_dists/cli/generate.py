@@ -1,0 +1,59 @@
+"""Generate (eta, mu_T, cov_TT, ess) from a data config (configs/data/*.yaml).
+
+Finished batches are kept in <output>.partial/, so rerunning an interrupted
+command continues where it stopped; the data file and its .meta.json are
+written atomically at the end. No existing output is overwritten without
+--force.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML data config (configs/data/*.yaml)")
+    parser.add_argument("--output", help="output pickle (default: the config's output)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--num-points", type=int, help="override grid.num_points")
+    parser.add_argument("--seed", type=int, help="override seed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    group = parser.add_argument_group("several processes (jax.distributed; override distributed:)")
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the other processes of this job; settings not given below are found "
+        "in the environment (SLURM, TPU pod)",
+    )
+    group.add_argument("--coordinator-address", help="host:port of process 0")
+    group.add_argument("--num-processes", type=int, help="how many processes take part")
+    group.add_argument("--process-id", type=int, help="this process's number, 0 to P - 1")
+
+
+def run(args) -> None:
+    import jax
+
+    from nnef_dists import runtime
+    from nnef_dists.data import load_data_config, with_overrides
+
+    distributed = {
+        "coordinator_address": args.coordinator_address,
+        "num_processes": args.num_processes,
+        "process_id": args.process_id,
+    }
+    if not args.distributed and all(v is None for v in distributed.values()):
+        distributed = None
+    config = with_overrides(
+        load_data_config(args.config), args.output, args.num_points, args.seed, distributed
+    )
+    runtime.start_processes(config.distributed)  # before BlackJAX starts the backends
+    from nnef_dists.data.generate import format_summary
+    from nnef_dists.data.generate import run as generate
+
+    output, summary = generate(config, force=args.force, progress=not args.quiet)
+    if not args.quiet and jax.process_index() == 0:
+        print(f"wrote {output} ({summary['seconds']:.1f} s)\n{format_summary(summary)}")
+
+
+def interrupted(args) -> str:
+    return "finished batches are kept in <output>.partial/; rerun the same command to continue"

@@ -1,0 +1,179 @@
+"""Generating a data set from a data config (DESIGN 3.2, 3.3): grid, estimates, file.
+
+Finished batches are kept in ``<output>.partial/`` (``data.partial``) so that
+an interrupted run continues where it stopped; the data file and its
+``.meta.json`` are written atomically at the end and the partial folder is
+removed.
+
+With several processes (``jax.distributed``, see ``runtime.start_processes``)
+process i takes batches i, i + P, i + 2P, ..., and process 0 gathers every
+batch and writes the one data file. The file is the same as one process
+would write: an eta's key depends on the seed and its index alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from nnef_dists.atomic import check_output
+from nnef_dists.data.config import DataConfig
+from nnef_dists.data.io import save_dataset
+from nnef_dists.data.partial import PartialResults, fingerprint
+from nnef_dists.errors import ConfigError
+
+DATA_KEYS = ("mu_T", "cov_TT", "ess")
+
+
+def effective_batch_size(batch_size: int, num_points: int) -> int:
+    """grid.batch_size, but no larger than needed to give every process a batch.
+
+    Raises:
+      ConfigError: fewer eta than processes.
+    """
+    processes = jax.process_count()
+    if num_points < processes:
+        raise ConfigError(
+            f"grid.num_points: {num_points} eta cannot be shared by {processes} processes"
+        )
+    return min(batch_size, -(-num_points // processes))
+
+
+def run(config: DataConfig, force: bool = False, progress: bool = True) -> tuple[Path, dict]:
+    """Generate the data set of ``config``; returns (output path, run summary).
+
+    With several processes every one of them calls this; process 0 writes the file.
+
+    Raises:
+      OutputExistsError: the output exists and not ``force``.
+      ConfigError: a partial folder of another run, or too few eta for the processes.
+    """
+    # Imported here: importing BlackJAX starts JAX's backends, which
+    # jax.distributed.initialize (runtime.start_processes) must precede.
+    from nnef_dists.sampling.estimate import concatenate, estimate_batches, iter_batches
+    from nnef_dists.sampling.grid import make_eta_grid
+
+    output = Path(config.output)
+    check_output(output, force)
+    start = time.perf_counter()
+    family = config.ef.build()
+    grid_key, sample_key = jax.random.split(jax.random.key(config.seed))
+    grid = make_eta_grid(family, config.grid, grid_key)
+    batch_size = effective_batch_size(config.grid.batch_size, len(grid.eta))
+    partial = PartialResults(output, fingerprint(config, grid.eta, batch_size))
+    partial.open(fresh=force)
+    batches = list(iter_batches(len(grid.eta), batch_size))
+    mine = batches[jax.process_index() :: jax.process_count()]
+    parts = estimate_batches(
+        family, config.sampling, sample_key, grid.eta, batch_size, mine, partial, progress
+    )
+    if jax.process_count() > 1:
+        parts = gather_batches(parts, batches, batch_size)
+    results = concatenate(parts)
+    summary = summarize(results, time.perf_counter() - start)
+    if jax.process_index() == 0:
+        write_data_file(output, config, family, grid, results, summary)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("nnef_dists.data.generate: file written")
+    partial.remove()
+    return output, summary
+
+
+def gather_batches(local: dict, batches: list, batch_size: int) -> dict:
+    """Every process's finished batches, on every process.
+
+    Args:
+      local: {batch index: result dict} of this process's batches (i, i + P, ...).
+      batches: every (batch index, rows) of the run.
+
+    Returns:
+      {batch index: result dict} of all batches. Arrays travel bit for bit
+      (float64 as pairs of uint32, which process_allgather keeps as they are).
+    """
+    processes, me = jax.process_count(), jax.process_index()
+    per_process = -(-len(batches) // processes)
+    names = sorted(next(iter(local.values())))
+
+    def padded(result: dict, name: str) -> np.ndarray:
+        value = np.ascontiguousarray(result[name])
+        rows = np.zeros((batch_size - len(value), *value.shape[1:]), value.dtype)
+        return np.concatenate([value, rows]).view(np.uint32)
+
+    mine = [index for index, _ in batches[me::processes]]
+    mine += mine[-1:] * (per_process - len(mine))  # equal shapes on every process
+    stacked = {name: np.stack([padded(local[i], name) for i in mine]) for name in names}
+    gathered = multihost_utils.process_allgather(stacked)  # (P, per_process, ...)
+    dtypes = {name: local[mine[0]][name].dtype for name in names}
+    return {
+        index: {
+            name: gathered[name][index % processes, index // processes].view(dtypes[name])[
+                : rows.stop - rows.start
+            ]
+            for name in names
+        }
+        for index, rows in batches
+    }
+
+
+def summarize(results: dict, seconds: float) -> dict:
+    """Run-level diagnostics for the metadata and the printed summary."""
+    ess = results["ess"]
+    summary = {
+        "seconds": seconds,
+        "eta_per_second": len(ess) / seconds,
+        "ess_min": float(np.min(ess)),
+        "ess_median": float(np.median(ess)),
+    }
+    if "rhat" in results:
+        rhat = results["rhat"]
+        summary.update(
+            rhat_max=float(np.nanmax(rhat)),
+            num_eta_rhat_above_1_01=int(np.sum(np.nanmax(rhat, axis=1) > 1.01)),
+            num_divergent=int(results["num_divergent"].sum()),
+            num_eta_with_divergences=int(np.sum(results["num_divergent"] > 0)),
+            acceptance_rate_mean=float(results["acceptance_rate"].mean()),
+        )
+    return summary
+
+
+def flagged_eta(results: dict) -> dict:
+    """Row indices of the eta whose chains warrant a look (R-hat > 1.01, divergences)."""
+    if "rhat" not in results:
+        return {}
+    return {
+        "rhat_above_1_01": np.flatnonzero(np.nanmax(results["rhat"], axis=1) > 1.01).tolist(),
+        "with_divergences": np.flatnonzero(results["num_divergent"] > 0).tolist(),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as aligned ``name: value`` lines."""
+    lines = [
+        f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}" for k, v in summary.items()
+    ]
+    return "\n".join(lines)
+
+
+def write_data_file(output: Path, config, family, grid, results: dict, summary: dict) -> None:
+    """The data file and its metadata (DESIGN 3.2), written atomically."""
+    data = {"eta": grid.eta.astype(np.float64), **{k: results[k] for k in DATA_KEYS}}
+    meta = {
+        "family": family.name,
+        "stat_labels": family.stat_labels(),
+        "config": dataclasses.asdict(config),
+        "grid": {
+            "num_points": len(grid.eta),
+            "num_rejected": grid.num_rejected,
+            "num_drawn": grid.num_drawn,
+        },
+        "diagnostics": summary,
+        "flagged_eta": flagged_eta(results),
+        "versions": {pkg: version(pkg) for pkg in ("nnef-dists", "jax", "blackjax", "numpy")},
+    }
+    save_dataset(output, data, meta)

@@ -1,0 +1,67 @@
+"""Finished batches of a generation run, kept on disk until the data file is written.
+
+``<output>.partial/`` (``.partial.<i>/`` for process i of several) holds one
+``batch_NNNNNN.npz`` per finished batch, each written atomically, and a
+fingerprint of the config and the eta grid, which guards against resuming
+with different settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from nnef_dists.atomic import atomic_file
+from nnef_dists.errors import ConfigError
+
+
+def fingerprint(config, eta: np.ndarray, batch_size: int) -> str:
+    """What a resumed run must share with the interrupted one: config, grid, batches."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    text += f" batch_size={batch_size} processes={jax.process_count()}"
+    return hashlib.sha256(text.encode() + eta.tobytes()).hexdigest()
+
+
+class PartialResults:
+    """The store of ``sampling.estimate.estimate_batches``: load(index), save(index, arrays)."""
+
+    def __init__(self, output: Path, fingerprint: str):
+        suffix = ".partial" if jax.process_count() == 1 else f".partial.{jax.process_index()}"
+        self.folder = output.with_name(output.name + suffix)
+        self.fingerprint = fingerprint
+
+    def open(self, fresh: bool) -> None:
+        """Create the folder; ``fresh`` discards what is there, else it must match."""
+        stamp = self.folder / "fingerprint.txt"
+        if fresh and self.folder.exists():
+            shutil.rmtree(self.folder)
+        if stamp.exists() and stamp.read_text() != self.fingerprint:
+            raise ConfigError(
+                f"{self.folder}: holds batches of a run with another config or grid; "
+                "rerun with --force to discard them"
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(self.fingerprint)
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"batch_{index:06d}.npz"
+
+    def load(self, index: int) -> dict | None:
+        path = self._path(index)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as stored:
+            return dict(stored)
+
+    def save(self, index: int, arrays: dict) -> None:
+        with atomic_file(self._path(index)) as handle:
+            np.savez(handle, **arrays)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

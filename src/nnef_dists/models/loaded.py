@@ -1,0 +1,130 @@
+"""Trained ET networks: their config.yaml record, and loading one as pure functions."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from nnef_dists.errors import ConfigError, ModelDirError
+from nnef_dists.families.config import FamilyConfig
+from nnef_dists.models.base import ETModel, Normalization
+from nnef_dists.models.build import ModelSpec, build_model
+from nnef_dists.models.directory import CONFIG_FILE, read_config, restore_state
+from nnef_dists.schema import parse
+
+#: Method -> jnp.vectorize signature, for the functions a loaded model exposes.
+SIGNATURES = {
+    "mu_T": "(k)->(k)",
+    "jacobian": "(k)->(k,k)",
+    "cov_TT": "(k)->(k,k)",
+    "log_partition": "(k)->()",
+    "eta_from_mu": "(k)->(k)",
+}
+#: The entries a config.yaml of an ET network must have.
+REQUIRED = ("model", "eta_dim", "architecture", "normalization")
+
+
+def model_record(
+    model: ETModel, spec: ModelSpec, family: dict | None, stat_labels, train_eta=None, **extra
+) -> dict:
+    """The content of config.yaml for ``model`` built from ``spec``.
+
+    Args:
+      family: the data config's ``ef:`` mapping of the training data, or None.
+      stat_labels: one label per statistic, or None.
+      train_eta: (N, k) the training inputs; their per-coordinate min and max
+        are the box ``eta_range`` outside which the model extrapolates.
+      extra: further entries (the training config, ...).
+    """
+    eta_range = None
+    if train_eta is not None:
+        eta_range = [np.min(train_eta, 0).tolist(), np.max(train_eta, 0).tolist()]
+    return {
+        "model": type(model).registry_name,
+        "eta_dim": int(model.norm.eta.mean.shape[0]),
+        "architecture": spec.spec_dict(),
+        "family": family,
+        "stat_labels": list(stat_labels) if stat_labels is not None else None,
+        "eta_range": eta_range,
+        "normalization": model.norm.to_dict(),
+        **extra,
+    }
+
+
+def read_model(directory) -> tuple[ETModel, dict]:
+    """The trained nnx module stored in ``directory`` and its config.yaml record."""
+    directory = Path(directory)
+    record = read_config(directory)
+    path = directory / CONFIG_FILE
+    if not set(REQUIRED) <= set(record):
+        raise ModelDirError(f"{path}: missing one of {', '.join(REQUIRED)}")
+    try:
+        spec = parse(ModelSpec, record["architecture"], f"{path}: architecture")
+        model = build_model(
+            spec, int(record["eta_dim"]), Normalization.from_dict(record["normalization"])
+        )
+    except (ConfigError, KeyError, TypeError, ValueError) as err:
+        raise ModelDirError(f"{path}: cannot rebuild the model: {err}") from None
+    restore_state(directory, model)
+    return model, record
+
+
+class LoadedModel:
+    """A trained ET network as pure functions of raw eta (any leading batch shape).
+
+    Attributes:
+      name: registry name of the model; module: the nnx module;
+      record (config.yaml as a dict), directory, stat_labels;
+      eta_range: (lo (k,), hi (k,)) of the training eta, or None;
+      family: the ExponentialFamily of the data, built on first use (None when
+        not recorded); mu_T and the other functions never need it.
+      mu_T, jacobian: eta (..., k) -> (..., k) and (..., k, k); and where the
+        model provides them: cov_TT (..., k, k), log_partition (...),
+        eta_from_mu mu (..., k) -> (..., k).
+
+    The functions close over the stored arrays, so they work under
+    ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
+    """
+
+    def __init__(self, module: ETModel, record: dict, directory=None):
+        self.module, self.record = module, record
+        self.directory = Path(directory) if directory is not None else None
+        self.name = self.record["model"]
+        self.stat_labels = self.record.get("stat_labels")
+        bounds = self.record.get("eta_range")
+        self.eta_range = tuple(np.asarray(b, np.float32) for b in bounds) if bounds else None
+        self.provides = ("mu_T", "jacobian", *type(self.module).provides)
+        graphdef, state = nnx.split(self.module)
+        for method in self.provides:
+            setattr(self, method, _vectorized(graphdef, state, method))
+
+    @cached_property
+    def family(self):
+        family = self.record.get("family")
+        return FamilyConfig(**family).build() if family else None
+
+    def __getattr__(self, name):
+        if name in SIGNATURES:
+            raise AttributeError(
+                f"model {self.name} does not provide {name}; it provides {', '.join(self.provides)}"
+            )
+        raise AttributeError(name)
+
+
+def _vectorized(graphdef, state, method: str):
+    def fn(x):
+        module = nnx.merge(graphdef, state)
+        return jnp.vectorize(getattr(module, method), signature=SIGNATURES[method])(x)
+
+    fn.__name__ = method
+    fn.__doc__ = f"{method} of the loaded model, vectorised over leading axes."
+    return fn
+
+
+def load_model(directory) -> LoadedModel:
+    """Load a trained model directory (DESIGN 3.5) as a LoadedModel of pure functions."""
+    return LoadedModel(*read_model(directory), directory)

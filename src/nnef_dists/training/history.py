@@ -1,0 +1,49 @@
+"""The losses of a training run, per epoch, and how a model directory keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nnef_dists.models.directory import HISTORY_FILE, write_json
+from nnef_dists.training import plots
+
+
+@dataclass
+class History:
+    """Per-epoch losses: training (mean over the epoch's minibatches) and validation."""
+
+    train: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_epoch: int = 0  # 0-based index into val
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train)
+
+    @property
+    def best_val(self) -> float:
+        """The best validation loss (that of the parameters kept)."""
+        return self.val[self.best_epoch]
+
+    def to_dict(self) -> dict:
+        return {
+            "train_loss": self.train,
+            "val_loss": self.val,
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs,
+            "seconds": self.seconds,
+        }
+
+    def summary(self) -> dict:
+        """The run in a few numbers, for metrics.json."""
+        per_epoch = {"train_loss", "val_loss"}
+        run = {k: v for k, v in self.to_dict().items() if k not in per_epoch}
+        return run | {"best_val_loss": self.best_val}
+
+    def save(self, folder, title: str = "") -> None:
+        """history.json and learning_curve.png in a model directory."""
+        folder = Path(folder)
+        write_json(folder / HISTORY_FILE, self.to_dict())
+        plots.learning_curve(self.to_dict(), folder / "learning_curve.png", title)

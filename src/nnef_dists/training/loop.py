@@ -1,0 +1,180 @@
+"""The one training loop, for ET networks and flow estimators alike.
+
+The caller gives an nnx module and its loss, ``loss(module, batch) -> scalar``;
+the loop trains the module's ``nnx.Param`` in place:
+
+- AdamW with global-norm gradient clipping, the learning rate rising linearly
+  over ``warmup_epochs`` to ``lr``, then decaying on a cosine to lr / 100
+  (optax);
+- each epoch is one compiled call, a ``lax.scan`` over the shuffled
+  minibatches; other state (e.g. BatchNorm running averages, updated in the
+  module's training mode) is carried through it;
+- data-parallel over ``num_devices`` local devices (``nnef_dists.parallel``):
+  every minibatch and the validation rows are split over the devices, the
+  data, parameters and optimiser state replicated, and XLA sums the
+  gradients (GSPMD). Losses are means over rows, so the results are those of
+  one device up to the order of floating-point sums;
+- after each epoch the loss on the validation rows (evaluation mode); the
+  parameters with the best validation loss are restored at the end, and
+  training stops after ``patience`` epochs without improvement;
+- a loss that is not finite stops training with a ``TrainingError``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from nnef_dists import parallel
+from nnef_dists.errors import ConfigError, TrainingError
+from nnef_dists.training.config import LoopConfig
+from nnef_dists.training.history import History
+
+
+def minibatch_size(batch_size: int, n_train: int, num_devices: int) -> int:
+    """Rows per minibatch: ``batch_size``, at most ``n_train``, a multiple of the devices.
+
+    Raises:
+      ConfigError: the minibatch cannot be split evenly over ``num_devices``.
+    """
+    size = min(batch_size, n_train)
+    if size % num_devices:
+        raise ConfigError(
+            f"batch_size {size} cannot be split over {num_devices} devices: choose a "
+            f"batch_size that is a multiple of {num_devices}, or set num_devices"
+        )
+    return size
+
+
+def optimizer(config: LoopConfig, num_batches: int) -> optax.GradientTransformation:
+    """Clipped AdamW on a warm-up + cosine schedule of ``config.epochs * num_batches`` steps."""
+    total_steps = max(config.epochs * num_batches, 1)
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=config.lr,
+        warmup_steps=min(config.warmup_epochs * num_batches, total_steps - 1),
+        decay_steps=total_steps,
+        end_value=config.lr * 1e-2,
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(config.clip_norm),
+        optax.adamw(schedule, weight_decay=config.weight_decay),
+    )
+
+
+def fit_module(
+    module: nnx.Module,
+    loss,
+    train_rows,
+    val_rows,
+    config: LoopConfig,
+    *,
+    progress: bool = True,
+    desc: str = "train",
+    loss_offset: float = 0.0,
+) -> History:
+    """Train ``module`` in place; return its History (module left in evaluation mode).
+
+    Args:
+      module: an nnx module; its ``nnx.Param`` are trained, its other state carried.
+      loss: ``loss(module, batch) -> scalar``, a mean over the batch's rows.
+      train_rows, val_rows: pytrees of arrays with N_train / N_val rows (leading axis).
+      config: the LoopConfig.
+      progress: show a progress bar; desc: its label (and the errors').
+      loss_offset: added to every reported loss (e.g. a log-determinant, to
+        report a flow's NLL in raw units); it does not change the optimisation.
+
+    Raises:
+      TrainingError: the training or validation loss is not finite.
+      ConfigError: the minibatch cannot be split over the devices.
+    """
+    mesh = parallel.accelerator_mesh(config.num_devices)
+    n_train = len(jax.tree.leaves(train_rows)[0])
+    batch_size = minibatch_size(config.batch_size, n_train, mesh.size)
+    num_batches = n_train // batch_size
+    everywhere = parallel.replicated(mesh)
+    module.train()
+    train_graph = nnx.split(module, nnx.Param, ...)[0]
+    module.eval()
+    eval_graph, params, rest = nnx.split(module, nnx.Param, ...)
+    steps = _Steps(train_graph, eval_graph, loss, parallel.row_sharding(mesh))
+    opt = optimizer(config, num_batches)
+    state = jax.device_put((params, rest, opt.init(params)), everywhere)
+    train_rows, val_rows = jax.device_put((train_rows, val_rows), everywhere)
+    run_epoch = jax.jit(
+        partial(steps.epoch, opt, train_rows, num_batches, batch_size), out_shardings=everywhere
+    )
+    validate = jax.jit(steps.validate)
+    keys = jax.random.split(jax.random.key(config.seed), config.epochs)
+    history, best, best_val = History(), state[:2], np.inf
+    start = time.perf_counter()
+    bar = tqdm(range(config.epochs), desc=desc, disable=not progress)
+    for epoch in bar:
+        *state, train_loss = run_epoch(*state, keys[epoch])
+        train_loss = float(train_loss) + loss_offset
+        val_loss = float(validate(*state[:2], val_rows)) + loss_offset
+        if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
+            raise TrainingError(
+                f"{desc}: the loss is not finite at epoch {epoch + 1} (training "
+                f"{train_loss:.4g}, validation {val_loss:.4g}); try a smaller --lr or "
+                "clip_norm, or check the data for outliers"
+            )
+        history.train.append(train_loss)
+        history.val.append(val_loss)
+        if val_loss < best_val:
+            best, best_val, history.best_epoch = state[:2], val_loss, epoch
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=f"{best_val:.4g}")
+        if epoch - history.best_epoch >= config.patience:
+            break
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    nnx.update(module, *jax.tree.map(jnp.asarray, jax.device_get(best)))  # off the mesh
+    return history
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The compiled pieces of ``fit_module``: an epoch of updates and a validation pass."""
+
+    train_graph: nnx.GraphDef
+    eval_graph: nnx.GraphDef
+    loss: object
+    split_rows: jax.sharding.NamedSharding
+
+    def train_loss(self, params, rest, batch):
+        """(loss, new non-trainable state) of one minibatch, in training mode."""
+        batch = jax.lax.with_sharding_constraint(batch, self.split_rows)
+        model = nnx.merge(self.train_graph, params, rest, copy=True)
+        return self.loss(model, batch), nnx.split(model, nnx.Param, ...)[2]
+
+    def validate(self, params, rest, rows):
+        """The loss on ``rows`` in evaluation mode."""
+        rows = jax.lax.with_sharding_constraint(rows, self.split_rows)
+        return self.loss(nnx.merge(self.eval_graph, params, rest), rows)
+
+    def epoch(self, opt, rows, num_batches, batch_size, params, rest, opt_state, key):
+        """One pass over the shuffled minibatches: (params, rest, opt_state, mean loss)."""
+        n_train = len(jax.tree.leaves(rows)[0])
+        order = jax.random.permutation(key, n_train)[: num_batches * batch_size]
+
+        def step(carry, index):
+            params, rest, opt_state = carry
+            batch = jax.tree.map(lambda a: a[index], rows)
+            (loss, rest), grads = jax.value_and_grad(self.train_loss, has_aux=True)(
+                params, rest, batch
+            )
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), rest, opt_state), loss
+
+        carry, losses = jax.lax.scan(
+            step, (params, rest, opt_state), order.reshape(num_batches, batch_size)
+        )
+        return *carry, losses.mean()
