@@ -68,7 +68,7 @@ def test_cov_is_symmetric_positive_definite_everywhere(model):
     S = np.asarray(jax.jit(jax.vmap(model.cov_TT))(eta))
     np.testing.assert_array_equal(S, np.swapaxes(S, 1, 2))
     eig = np.linalg.eigvalsh(S.astype(np.float64))
-    floor = model.eps * float(jnp.min(NORM.congruent_scale) ** 2)
+    floor = model.options.eps * float(jnp.min(NORM.congruent_scale) ** 2)
     # float32 round-off on entries of size |S| moves eigenvalues by about 1e-6 |S|.
     roundoff = 1e-6 * np.abs(eig).max(axis=1)
     assert np.all(eig[:, 0] >= floor - roundoff), eig[:, 0].min()

@@ -54,7 +54,7 @@ def test_cov_is_symmetric_positive_definite_far_outside_the_data(model):
     S = np.asarray(jax.jit(jax.vmap(model.cov_TT))(eta))
     np.testing.assert_array_equal(S, np.swapaxes(S, 1, 2))
     eig = np.linalg.eigvalsh(S.astype(np.float64))
-    floor = model.strong_convexity * float(jnp.min(NORM.congruent_scale) ** 2)
+    floor = model.options.strong_convexity * float(jnp.min(NORM.congruent_scale) ** 2)
     # float32 round-off on entries of size |S| moves eigenvalues by about 1e-6 |S|.
     roundoff = 1e-6 * np.abs(eig).max(axis=1)
     assert np.all(eig[:, 0] >= floor - roundoff), eig[:, 0].min()
@@ -185,6 +185,6 @@ def test_log_partition_is_convex_along_random_lines(model):
     A_a, A_b, A_mid = (np.asarray(v, np.float64) for v in (A(a), A(b), A((a + b) / 2)))
     gap = (A_a + A_b) / 2 - A_mid
     dx = np.asarray(NORM.congruent_scale * (a - b), np.float64)
-    margin = model.strong_convexity / 8 * np.sum(dx**2, axis=1)
+    margin = model.options.strong_convexity / 8 * np.sum(dx**2, axis=1)
     roundoff = 4 * np.finfo(np.float32).eps * (np.abs(A_a) + np.abs(A_b) + np.abs(A_mid))
     assert np.all(gap >= margin - roundoff), (gap - margin + roundoff).min()

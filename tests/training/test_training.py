@@ -31,9 +31,8 @@ from tests.conftest import gamma_dataset
 class NaNModel(ETModel):
     """Predicts NaN: the trainer must stop, not train on."""
 
-    def __init__(self, eta_dim, normalization, *, hidden_sizes=(1,), rngs):
-        super().__init__(normalization)
-        self.w = nnx.Param(jnp.ones(eta_dim))
+    def build(self, hidden_sizes, rngs):
+        self.w = nnx.Param(jnp.ones(self.eta_dim))
 
     def mu_T(self, eta):
         return self.w * jnp.log(-1.0)

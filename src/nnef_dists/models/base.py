@@ -12,6 +12,7 @@ be symmetric positive semi-definite use a congruent scaling (see
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import jax
@@ -74,28 +75,49 @@ class NormalizationState(nnx.Variable):
     """Non-trainable model state holding the data's Normalization (saved with the model)."""
 
 
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a model that takes none."""
+
+
 class ETModel(nnx.Module):
     """Base class of the ET networks: eta (k,) -> mu_T (k,).
 
-    Subclasses are registered with ``@register_model(name)`` and implement
-    ``__init__(eta_dim, normalization, *, hidden_sizes, rngs, **options)``
-    (calling ``super().__init__(normalization)``) and ``mu_T``; where the
-    model has them, they also implement ``cov_TT`` (its own covariance
-    network or Hessian, used by the Jacobian loss instead of autodiff of
-    ``mu_T``), ``log_partition`` and ``eta_from_mu``.
+    Subclasses are registered with ``@register_model(name)``, describe their
+    keyword options by ``Options`` (a frozen dataclass that checks them in
+    ``__post_init__``) and implement ``build`` (the layers) and ``mu_T``;
+    where the model has them, they also implement ``cov_TT`` (its own
+    covariance network or Hessian, used by the Jacobian loss instead of
+    autodiff of ``mu_T``), ``log_partition`` and ``eta_from_mu``.
+
+    Args:
+      eta_dim: k, the dimension of eta and of mu_T.
+      normalization: the training data's Normalization.
+      hidden_sizes: hidden widths (what they are depends on the model).
+      rngs: random streams for the initial weights.
+      options: the fields of the model's ``Options``.
 
     Class attributes:
       provides: the methods beyond mu_T that the model implements.
       default_jacobian_weight: weight of the cov_TT term of the loss when the
         training config does not set one (models built on Sigma use 1).
+      Options: the dataclass of the model's options.
     """
 
     provides: ClassVar[tuple[str, ...]] = ()
     default_jacobian_weight: ClassVar[float] = 0.0
     registry_name: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, normalization: Normalization):
+    def __init__(self, eta_dim: int, normalization, *, hidden_sizes=(64, 64), rngs, **options):
         self.normalization = NormalizationState(Normalization(*normalization))
+        self.eta_dim = int(eta_dim)
+        self.options = self.Options(**options)
+        self.build(hidden_sizes, rngs)
+
+    def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:
+        """Create the layers; ``eta_dim``, ``options`` and ``norm`` are set."""
+        raise NotImplementedError
 
     @property
     def norm(self) -> Normalization:
@@ -122,4 +144,4 @@ def mlp_layers(sizes, rngs: nnx.Rngs) -> nnx.List:
     )
 
 
-__all__ = ["ETModel", "Normalization", "NormalizationState", "mlp_layers"]
+__all__ = ["ETModel", "NoOptions", "Normalization", "NormalizationState", "mlp_layers"]

@@ -1,4 +1,4 @@
-"""Model directories (DESIGN 3.5): one layout for ET networks and flow estimators alike.
+"""Model directories: one layout for ET networks and flow estimators alike (README).
 
     config.yaml      what the model is (name, architecture, standardisation, family,
                      training domain, training config), enough to rebuild it

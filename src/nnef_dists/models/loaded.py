@@ -126,5 +126,5 @@ def _vectorized(graphdef, state, method: str):
 
 
 def load_model(directory) -> LoadedModel:
-    """Load a trained model directory (DESIGN 3.5) as a LoadedModel of pure functions."""
+    """Load a trained model directory as a LoadedModel of pure functions."""
     return LoadedModel(*read_model(directory), directory)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nnef_dists.models.base import ETModel, Normalization
+from nnef_dists.models.base import ETModel
 
 #: Activation names accepted by the residual models' ``activation`` option.
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -90,43 +91,40 @@ def _check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
     return tuple(int(w) for w in sizes)
 
 
+@dataclass(frozen=True)
+class ResidualOptions:
+    """activation: elementwise nonlinearity of the branches, one of ``ACTIVATIONS``."""
+
+    activation: str = "swish"
+
+    def __post_init__(self):
+        get_activation(self.activation)
+
+
 class ResidualET(ETModel):
     """Base class: standardise eta -> input projection -> residual blocks -> output.
 
     A subclass sets only ``branch`` (a ``Branch`` class) and its docstring.
-
-    Args:
-      eta_dim: k, the dimension of eta and of mu_T.
-      normalization: statistics of the training data (see ``Normalization``).
-      hidden_sizes: width of each residual block, in order; a dense projection
-        joins consecutive blocks of different widths.
-      rngs: random streams for the initial weights.
-      activation: elementwise nonlinearity of the branches, one of ``ACTIVATIONS``.
+    ``hidden_sizes``: the width of each residual block, in order; a dense
+    projection joins consecutive blocks of different widths. Options:
+    ``ResidualOptions``.
     """
 
     branch: ClassVar[type[Branch]]
+    Options = ResidualOptions
 
-    def __init__(
-        self,
-        eta_dim: int,
-        normalization: Normalization,
-        *,
-        hidden_sizes: tuple[int, ...] = (64, 64),
-        rngs: nnx.Rngs,
-        activation: str = "swish",
-    ):
-        super().__init__(normalization)
-        act = get_activation(activation)
+    def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:
+        act = get_activation(self.options.activation)
         sizes = _check_hidden_sizes(hidden_sizes)
         out_init = nnx.initializers.variance_scaling(1.0 / len(sizes), "fan_in", "truncated_normal")
-        self.input = nnx.Linear(eta_dim, sizes[0], rngs=rngs)
+        self.input = nnx.Linear(self.eta_dim, sizes[0], rngs=rngs)
         self.blocks = nnx.List(
             [
                 _ResidualStage(w_in, w, self.branch(w, act, out_init=out_init, rngs=rngs), rngs)
                 for w_in, w in zip(sizes[:1] + sizes[:-1], sizes, strict=True)
             ]
         )
-        self.output = nnx.Linear(sizes[-1], eta_dim, rngs=rngs)
+        self.output = nnx.Linear(sizes[-1], self.eta_dim, rngs=rngs)
 
     def mu_T(self, eta: jax.Array) -> jax.Array:
         """E[T(x) | eta]: (k,) -> (k,)."""

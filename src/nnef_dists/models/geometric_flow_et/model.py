@@ -16,12 +16,14 @@ close to, but not identical with, ``cov_TT``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from nnef_dists.models.base import ETModel, Normalization, mlp_layers
+from nnef_dists.models.base import ETModel, mlp_layers
 from nnef_dists.models.registry import register_model
 from nnef_dists.models.residual import get_activation
 
@@ -29,23 +31,11 @@ from nnef_dists.models.residual import get_activation
 _OUTPUT_INIT_SCALE = 1e-2
 
 
-@register_model("geometric_flow_et")
-class GeometricFlowET(ETModel):
-    """mu(eta) = mu0 + int_0^1 Sigma(eta0 + t d) d dt with d = eta - eta0, Sigma PSD.
+@dataclass(frozen=True)
+class GeometricFlowOptions:
+    """The options of geometric_flow_et.
 
-    Sigma(eta) = diag(w) (L L^T + eps I) diag(w), with w = norm.congruent_scale
-    and L (k, k) lower triangular, the output of an MLP on the standardised
-    z = norm.standardize_eta(eta); the diagonal of L goes through a softplus
-    (positive, so L is a Cholesky factor). The MLP's output layer starts
-    small, so L starts near the identity and Sigma near
-    diag(mu_scale / eta_scale): mu starts as the linear map from the data's
-    means and scales.
-
-    Args:
-      eta_dim: k.
-      normalization: the data's Normalization.
-      hidden_sizes: widths of the hidden layers of the MLP giving L.
-      rngs: nnx.Rngs for the initial weights.
+    Attributes:
       num_quadrature_nodes: Gauss-Legendre nodes on [0, 1]; the rule is exact
         for integrands polynomial in t of degree < 2n, and Sigma along the
         segment is smooth, so 8 nodes are ample for the typical training range.
@@ -63,35 +53,45 @@ class GeometricFlowET(ETModel):
         (k = 9, where 16 was worse); training was stable up to lr 3e-2.
     """
 
+    num_quadrature_nodes: int = 8
+    eps: float = 1e-4
+    activation: str = "swish"
+    input_gain: float = 8.0
+
+    def __post_init__(self):
+        if int(self.num_quadrature_nodes) < 1:
+            raise ValueError("num_quadrature_nodes must be at least 1")
+        if float(self.eps) < 0:
+            raise ValueError("eps must be non-negative")
+        if float(self.input_gain) <= 0:
+            raise ValueError("input_gain must be positive")
+        get_activation(self.activation)
+
+
+@register_model("geometric_flow_et")
+class GeometricFlowET(ETModel):
+    """mu(eta) = mu0 + int_0^1 Sigma(eta0 + t d) d dt with d = eta - eta0, Sigma PSD.
+
+    Sigma(eta) = diag(w) (L L^T + eps I) diag(w), with w = norm.congruent_scale
+    and L (k, k) lower triangular, the output of an MLP on the standardised
+    z = norm.standardize_eta(eta); the diagonal of L goes through a softplus
+    (positive, so L is a Cholesky factor). The MLP's output layer starts
+    small, so L starts near the identity and Sigma near
+    diag(mu_scale / eta_scale): mu starts as the linear map from the data's
+    means and scales.
+
+    ``hidden_sizes`` are the widths of the hidden layers of the MLP giving L.
+    Options: ``GeometricFlowOptions``.
+    """
+
     provides = ("cov_TT",)
     default_jacobian_weight = 1.0
+    Options = GeometricFlowOptions
 
-    def __init__(
-        self,
-        eta_dim: int,
-        normalization: Normalization,
-        *,
-        hidden_sizes=(64, 64),
-        rngs: nnx.Rngs,
-        num_quadrature_nodes: int = 8,
-        eps: float = 1e-4,
-        activation: str = "swish",
-        input_gain: float = 8.0,
-    ):
-        super().__init__(normalization)
-        if int(num_quadrature_nodes) < 1:
-            raise ValueError("num_quadrature_nodes must be at least 1")
-        if float(eps) < 0:
-            raise ValueError("eps must be non-negative")
-        if float(input_gain) <= 0:
-            raise ValueError("input_gain must be positive")
-        k = int(eta_dim)
-        self.eta_dim = k
-        self.eps = float(eps)
-        self.activation = activation
-        self.input_gain = float(input_gain)
-        self._act = get_activation(activation)
-        nodes, weights = np.polynomial.legendre.leggauss(int(num_quadrature_nodes))
+    def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:
+        k, options = self.eta_dim, self.options
+        self._act = get_activation(options.activation)
+        nodes, weights = np.polynomial.legendre.leggauss(int(options.num_quadrature_nodes))
         # Map [-1, 1] to [0, 1]; static constants, not state.
         self._t = tuple(float(t) for t in 0.5 * (nodes + 1.0))
         self._wq = tuple(float(v) for v in 0.5 * weights)
@@ -102,7 +102,7 @@ class GeometricFlowET(ETModel):
         )
         self.layers = mlp_layers((k, *hidden_sizes, len(rows)), rngs)
         first = self.layers[0]
-        first.kernel.set_value(first.kernel.get_value() / self.input_gain)
+        first.kernel.set_value(first.kernel.get_value() / options.input_gain)
         last = self.layers[-1]
         last.kernel.set_value(_OUTPUT_INIT_SCALE * last.kernel.get_value())
         last.bias.set_value(jnp.zeros_like(last.bias.get_value()))
@@ -110,7 +110,7 @@ class GeometricFlowET(ETModel):
 
     def cholesky_factor(self, eta: jax.Array) -> jax.Array:
         """L (k, k), lower triangular with positive diagonal (about the identity at init)."""
-        h = self.input_gain * self.layers[0](self.norm.standardize_eta(eta))
+        h = self.options.input_gain * self.layers[0](self.norm.standardize_eta(eta))
         for layer in self.layers[1:]:
             h = layer(self._act(h))
         diag = jnp.asarray(self._diag)
@@ -122,7 +122,7 @@ class GeometricFlowET(ETModel):
     def cov_TT(self, eta: jax.Array) -> jax.Array:
         """Sigma(eta) = diag(w) (L L^T + eps I) diag(w): (k,) -> (k, k), symmetric PD."""
         L = self.cholesky_factor(eta)
-        inner = L @ L.T + self.eps * jnp.eye(self.eta_dim, dtype=L.dtype)
+        inner = L @ L.T + self.options.eps * jnp.eye(self.eta_dim, dtype=L.dtype)
         w = self.norm.congruent_scale
         S = w[:, None] * inner * w[None, :]
         # Copy the lower triangle up: exactly symmetric (averaging is not, under fused FMAs).

@@ -1,4 +1,4 @@
-"""The trainer of geometric_flow_et: ``nnef train --model geometric_flow_et [...]`` (DESIGN 3.4)."""
+"""The trainer of geometric_flow_et: ``nnef train --model geometric_flow_et [...]``."""
 
 from nnef_dists.cli import model_alias
 

@@ -18,12 +18,14 @@ everywhere by construction but, unlike Cov[T], not symmetric in general.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from nnef_dists.models.base import ETModel, Normalization
+from nnef_dists.models.base import ETModel
 from nnef_dists.models.glow_et.layers import (
     ActNorm,
     AffineCoupling,
@@ -108,22 +110,11 @@ def _permutation_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.eye(len(src), dtype=np.float32)[position[dst]]
 
 
-@register_model("glow_et")
-class GlowET(ETModel):
-    """Invertible Glow flow from standardised eta to standardised mu_T.
+@dataclass(frozen=True)
+class GlowOptions:
+    """The options of glow_et.
 
-    The flow starts as the identity z -> z (ActNorm, couplings and L, U at
-    identity; the readout undoes the permutations), i.e. mu_T starts as
-    mu_mean + mu_scale * (eta - eta_mean) / eta_scale, whose Jacobian is
-    positive diagonal like a covariance.
-
-    Args:
-      eta_dim: k (1 or more; odd k is fine: the first coupling of a step
-        conditions on k // 2 coordinates and transforms ceil(k / 2)).
-      normalization: the data's Normalization.
-      hidden_sizes: hidden widths of each coupling's MLP (unused when k = 1).
-      rngs: random streams; the permutations are drawn from ``rngs.params()``
-        (and saved with the model as FlowConstant state, not parameters).
+    Attributes:
       num_flow_layers: number of Glow steps (>= 1).
       max_log_scale: bound on each coupling log-scale (soft clamp
         max_log_scale * tanh(s / max_log_scale)), and on log a of the k = 1
@@ -134,6 +125,38 @@ class GlowET(ETModel):
         in every step; 1 is the textbook Glow step, which fitted the gamma
         test data up to 3x worse (depending on the seed) in the same number of
         optimiser steps.
+    """
+
+    num_flow_layers: int = 4
+    max_log_scale: float = 2.0
+    activation: str = "silu"
+    couplings_per_step: int = 2
+
+    def __post_init__(self):
+        if self.num_flow_layers < 1:
+            raise ValueError(f"num_flow_layers must be >= 1, got {self.num_flow_layers}")
+        if self.couplings_per_step < 1:
+            raise ValueError(f"couplings_per_step must be >= 1, got {self.couplings_per_step}")
+        if not self.max_log_scale > 0:
+            raise ValueError(f"max_log_scale must be > 0, got {self.max_log_scale}")
+        if not callable(getattr(jax.nn, self.activation, None)):
+            raise ValueError(f"unknown activation {self.activation!r}: not a function of jax.nn")
+
+
+@register_model("glow_et")
+class GlowET(ETModel):
+    """Invertible Glow flow from standardised eta to standardised mu_T.
+
+    The flow starts as the identity z -> z (ActNorm, couplings and L, U at
+    identity; the readout undoes the permutations), i.e. mu_T starts as
+    mu_mean + mu_scale * (eta - eta_mean) / eta_scale, whose Jacobian is
+    positive diagonal like a covariance.
+
+    eta_dim k is 1 or more (odd k is fine: the first coupling of a step
+    conditions on k // 2 coordinates and transforms ceil(k / 2));
+    ``hidden_sizes`` are the hidden widths of each coupling's MLP (unused when
+    k = 1); the permutations are drawn from ``rngs.params()`` (and saved with
+    the model as FlowConstant state, not parameters). Options: ``GlowOptions``.
 
     The permutations are random but arranged so that, at initialisation, the
     coordinates that conditioned one step's (first) coupling are transformed
@@ -152,38 +175,19 @@ class GlowET(ETModel):
     """
 
     provides = ("eta_from_mu",)
+    Options = GlowOptions
 
-    def __init__(
-        self,
-        eta_dim: int,
-        normalization: Normalization,
-        *,
-        hidden_sizes: tuple[int, ...] = (64, 64),
-        rngs: nnx.Rngs,
-        num_flow_layers: int = 4,
-        max_log_scale: float = 2.0,
-        activation: str = "silu",
-        couplings_per_step: int = 2,
-    ):
-        super().__init__(normalization)
+    def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:
+        eta_dim, options = self.eta_dim, self.options
         if eta_dim < 1:
             raise ValueError(f"eta_dim must be >= 1, got {eta_dim}")
-        if num_flow_layers < 1:
-            raise ValueError(f"num_flow_layers must be >= 1, got {num_flow_layers}")
-        if couplings_per_step < 1:
-            raise ValueError(f"couplings_per_step must be >= 1, got {couplings_per_step}")
-        if not max_log_scale > 0:
-            raise ValueError(f"max_log_scale must be > 0, got {max_log_scale}")
-        if not callable(getattr(jax.nn, activation, None)):
-            raise ValueError(f"unknown activation {activation!r}: not a function of jax.nn")
-        self.eta_dim = eta_dim
         key = rngs.params()
         try:
             seed = np.asarray(jax.random.key_data(key))
         except jax.errors.TracerArrayConversionError:
             seed = 0  # abstract construction (nnx.eval_shape): the saved state sets the values
         rng = np.random.default_rng(seed)
-        orders = _arrangements(eta_dim, num_flow_layers, rng)
+        orders = _arrangements(eta_dim, options.num_flow_layers, rng)
         identity = np.arange(eta_dim)
         sources = [identity, *orders[:-1]]
         self.steps = nnx.List(
@@ -192,9 +196,9 @@ class GlowET(ETModel):
                     eta_dim,
                     _permutation_matrix(src, dst),
                     tuple(hidden_sizes),
-                    max_log_scale=float(max_log_scale),
-                    activation=activation,
-                    couplings=couplings_per_step,
+                    max_log_scale=float(options.max_log_scale),
+                    activation=options.activation,
+                    couplings=options.couplings_per_step,
                     rngs=rngs,
                 )
                 for src, dst in zip(sources, orders, strict=True)

@@ -1,4 +1,4 @@
-"""The trainer of glow_et: ``nnef train --model glow_et [...]`` (DESIGN 3.4)."""
+"""The trainer of glow_et: ``nnef train --model glow_et [...]``."""
 
 from nnef_dists.cli import model_alias
 

@@ -1,4 +1,4 @@
-"""The trainer of glu_et: ``nnef train --model glu_et [...]`` (DESIGN 3.4)."""
+"""The trainer of glu_et: ``nnef train --model glu_et [...]``."""
 
 from nnef_dists.cli import model_alias
 

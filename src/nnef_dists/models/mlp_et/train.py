@@ -1,4 +1,4 @@
-"""The trainer of mlp_et: ``nnef train --model mlp_et [...]`` (DESIGN 3.4)."""
+"""The trainer of mlp_et: ``nnef train --model mlp_et [...]``."""
 
 from nnef_dists.cli import model_alias
 

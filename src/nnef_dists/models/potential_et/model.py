@@ -32,12 +32,14 @@ mu_mean + (mu_scale / eta_scale) (eta - eta_mean), exact at eta_mean.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from nnef_dists.models.base import ETModel, Normalization
+from nnef_dists.models.base import ETModel
 from nnef_dists.models.registry import register_model
 
 #: Fixed multipliers g of the raw parameters behind W_z = (g V)^2 and M, each divided
@@ -49,16 +51,11 @@ HIDDEN_GAIN = 4.0
 QUADRATIC_GAIN = 4.0
 
 
-@register_model("potential_et")
-class PotentialET(ETModel):
-    """A(eta) strongly convex by construction (quadratic + ICNN); mu_T = grad A.
+@dataclass(frozen=True)
+class PotentialOptions:
+    """The options of potential_et.
 
-    Args:
-      eta_dim: k.
-      normalization: the data's Normalization.
-      hidden_sizes: widths of the ICNN's hidden layers (empty: F is quadratic
-        plus linear, i.e. a Gaussian-like linear mu_T).
-      rngs: nnx.Rngs for the initial weights.
+    Attributes:
       newton_steps: most damped Newton iterations of ``eta_from_mu``.
       strong_convexity: c, the fixed floor of hess F in the scaled
         coordinates: cov_TT(eta) >= c diag(w)^2 everywhere, which keeps A
@@ -81,41 +78,41 @@ class PotentialET(ETModel):
         (k = 9); 16 beat 8 on both, and training was stable up to lr 3e-2.
     """
 
+    newton_steps: int = 30
+    strong_convexity: float = 1e-3
+    newton_tol: float = 1e-6
+    damping_levels: int = 24
+    output_init: float = 0.3
+    input_gain: float = 16.0
+
+    def __post_init__(self):
+        if float(self.strong_convexity) <= 0:
+            raise ValueError("strong_convexity must be positive")
+        if float(self.input_gain) <= 0:
+            raise ValueError("input_gain must be positive")
+        if int(self.newton_steps) < 0 or int(self.damping_levels) < 1:
+            raise ValueError("newton_steps must be >= 0 and damping_levels >= 1")
+
+
+@register_model("potential_et")
+class PotentialET(ETModel):
+    """A(eta) strongly convex by construction (quadratic + ICNN); mu_T = grad A.
+
+    ``hidden_sizes`` are the widths of the ICNN's hidden layers (empty: F is
+    quadratic plus linear, i.e. a Gaussian-like linear mu_T). Options:
+    ``PotentialOptions``.
+    """
+
     provides = ("cov_TT", "log_partition", "eta_from_mu")
     default_jacobian_weight = 1.0
+    Options = PotentialOptions
 
-    def __init__(
-        self,
-        eta_dim: int,
-        normalization: Normalization,
-        *,
-        hidden_sizes=(64, 64),
-        rngs: nnx.Rngs,
-        newton_steps: int = 30,
-        strong_convexity: float = 1e-3,
-        newton_tol: float = 1e-6,
-        damping_levels: int = 24,
-        output_init: float = 0.3,
-        input_gain: float = 16.0,
-    ):
-        super().__init__(normalization)
-        if float(strong_convexity) <= 0:
-            raise ValueError("strong_convexity must be positive")
-        if float(input_gain) <= 0:
-            raise ValueError("input_gain must be positive")
-        if int(newton_steps) < 0 or int(damping_levels) < 1:
-            raise ValueError("newton_steps must be >= 0 and damping_levels >= 1")
-        k = int(eta_dim)
+    def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:
+        k, options = self.eta_dim, self.options
         sizes = tuple(int(h) for h in hidden_sizes)
-        self.eta_dim = k
-        self.strong_convexity = float(strong_convexity)
-        self.newton_steps = int(newton_steps)
-        self.newton_tol = float(newton_tol)
-        self.damping_levels = int(damping_levels)
-        self.input_gain = float(input_gain)
         # W_x^l x + b_l = input_gain * Linear(x) for every hidden layer (unconstrained).
         kernel_init = nnx.initializers.variance_scaling(
-            self.input_gain**-2, "fan_in", "truncated_normal"
+            options.input_gain**-2, "fan_in", "truncated_normal"
         )
         self.input_layers = nnx.List(
             [nnx.Linear(k, h, kernel_init=kernel_init, rngs=rngs) for h in sizes]
@@ -129,7 +126,7 @@ class PotentialET(ETModel):
         )
         # u, with a = u^2 (non-negative), sum(a) = output_init^2 at init; absent without layers.
         self.output_raw = nnx.List(
-            [nnx.Param(jnp.full(h, float(output_init) / np.sqrt(h))) for h in sizes[-1:]]
+            [nnx.Param(jnp.full(h, options.output_init / np.sqrt(h))) for h in sizes[-1:]]
         )
         self.linear = nnx.Param(jnp.zeros(k))
         # M = QUADRATIC_GAIN * quadratic, the identity at init.
@@ -140,10 +137,12 @@ class PotentialET(ETModel):
     def potential(self, x: jax.Array) -> jax.Array:
         """F(x), scalar, c-strongly convex in the scaled coordinates x (k,)."""
         Mx = QUADRATIC_GAIN * (self.quadratic.get_value().T @ x)
-        value = 0.5 * (Mx @ Mx + self.strong_convexity * (x @ x)) + self.linear.get_value() @ x
+        value = (
+            0.5 * (Mx @ Mx + self.options.strong_convexity * (x @ x)) + self.linear.get_value() @ x
+        )
         if not self.input_layers:
             return value
-        gain = self.input_gain
+        gain = self.options.input_gain
         z = jax.nn.softplus(gain * self.input_layers[0](x))
         for layer, raw in zip(self.input_layers[1:], self.hidden_raw, strict=True):
             W_z = jnp.square(HIDDEN_GAIN * raw.get_value())
@@ -207,7 +206,10 @@ class PotentialET(ETModel):
         dtype = lin.dtype
         # Damping factors relative to the largest eigenvalue: 0 (Newton), then 1e-6 * 4^j.
         factors = jnp.concatenate(
-            [jnp.zeros(1, dtype), 1e-6 * 4.0 ** jnp.arange(self.damping_levels - 1, dtype=dtype)]
+            [
+                jnp.zeros(1, dtype),
+                1e-6 * 4.0 ** jnp.arange(self.options.damping_levels - 1, dtype=dtype),
+            ]
         )
         slack = 16 * jnp.finfo(dtype).eps
 
@@ -233,7 +235,7 @@ class PotentialET(ETModel):
 
         def not_done(carry):
             i, _, size = carry
-            return (i < self.newton_steps) & (size > self.newton_tol)
+            return (i < self.options.newton_steps) & (size > self.options.newton_tol)
 
         x0 = jnp.zeros_like(lin)
         _, x, _ = jax.lax.while_loop(not_done, newton, (0, x0, jnp.asarray(np.inf, dtype)))

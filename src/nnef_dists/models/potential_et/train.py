@@ -1,4 +1,4 @@
-"""The trainer of potential_et: ``nnef train --model potential_et [...]`` (DESIGN 3.4)."""
+"""The trainer of potential_et: ``nnef train --model potential_et [...]``."""
 
 from nnef_dists.cli import model_alias
 

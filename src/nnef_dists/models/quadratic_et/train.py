@@ -1,4 +1,4 @@
-"""The trainer of quadratic_et: ``nnef train --model quadratic_et [...]`` (DESIGN 3.4)."""
+"""The trainer of quadratic_et: ``nnef train --model quadratic_et [...]``."""
 
 from nnef_dists.cli import model_alias
 
