@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nnef_dists.flows import AffineMADE, BatchNormFlow, FlowConfig, SplineMADE
+from nnef_dists.flows import LAYERS, BatchNormFlow, FlowConfig, MADESpec
 
 
 def perturb(module, key, scale: float = 0.3):
@@ -28,16 +28,10 @@ def perturb(module, key, scale: float = 0.3):
 
 def make_layer(name: str, dim: int, context_dim: int, seed: int = 0):
     """A perturbed layer (a bijection with forward/inverse) of the given kind."""
-    rngs = nnx.Rngs(seed)
-    order = jnp.arange(dim)[::-1]
-    layers = {
-        "affine_made": lambda: AffineMADE(dim, context_dim, order=order, hidden=16, rngs=rngs),
-        "spline_made": lambda: SplineMADE(
-            dim, context_dim, order=order, hidden=16, bins=5, bound=2.0, rngs=rngs
-        ),
-        "batch_norm": lambda: BatchNormFlow(dim),
-    }
-    return perturb(layers[name](), jax.random.key(seed + 1))
+    spec = MADESpec(dim, context_dim, hidden=16)
+    config = FlowConfig(hidden=16, bins=5, bound=2.0)
+    layer = LAYERS[name](spec, config, jnp.arange(dim)[::-1], nnx.Rngs(seed))
+    return perturb(layer, jax.random.key(seed + 1))
 
 
 def make_flow(kind: str, dim: int, context_dim: int, seed: int = 0, **options):

@@ -9,11 +9,10 @@ import pytest
 from flax import nnx
 from jax.scipy.stats import norm
 
-from nnef_dists.flows import FLOWS, MADE, rational_quadratic_spline
+from nnef_dists.flows import FLOWS, LAYERS, MADE, rational_quadratic_spline
 from tests.flows.conftest import make_flow, make_layer
 
 DIM, CONTEXT = 3, 2
-LAYERS = ["affine_made", "spline_made", "batch_norm"]
 FLOW_CASES = [(kind, {}) for kind in FLOWS] + [("maf", {"batch_norm": True, "order": "random"})]
 FLOW_IDS = [kind + ("-bn-random" if opts else "") for kind, opts in FLOW_CASES]
 

@@ -1,4 +1,4 @@
-"""Conditional normalising flows: MADE, MAF, NSF, mixture-of-Gaussians bases (DESIGN 1.5).
+"""Conditional normalising flows: MADE, MAF, NSF, mixture-of-Gaussians bases.
 
     from nnef_dists.flows import ConditionalDensityEstimator
     est = ConditionalDensityEstimator(flow="maf", hidden=64, blocks=5)
@@ -10,15 +10,17 @@ Command line: ``nnef cde train | infer | coverage``.
 
 from nnef_dists.flows.batchnorm import BatchNormFlow
 from nnef_dists.flows.estimator import ConditionalDensityEstimator
-from nnef_dists.flows.flow import FLOWS, Flow, FlowConfig, StandardNormal
-from nnef_dists.flows.made import MADE
+from nnef_dists.flows.flow import FLOWS, LAYERS, Flow, FlowConfig, StandardNormal
+from nnef_dists.flows.made import MADE, MADESpec
 from nnef_dists.flows.maf import AffineMADE
 from nnef_dists.flows.mog import MADEMoG
 from nnef_dists.flows.nsf import SplineMADE, rational_quadratic_spline
 
 __all__ = [
     "FLOWS",
+    "LAYERS",
     "MADE",
+    "MADESpec",
     "AffineMADE",
     "BatchNormFlow",
     "ConditionalDensityEstimator",

@@ -218,7 +218,7 @@ class ConditionalDensityEstimator:
     # -- storage -------------------------------------------------------------------
 
     def save(self, directory, force: bool = False):
-        """Write the model directory (DESIGN 3.5) atomically; see ``flows.storage``."""
+        """Write the model directory atomically (``flows.storage``)."""
         self._require_fitted()
         return storage.save(self, directory, force)
 

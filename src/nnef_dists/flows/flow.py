@@ -28,6 +28,7 @@ import numpy as np
 from flax import nnx
 
 from nnef_dists.flows.batchnorm import BatchNormFlow
+from nnef_dists.flows.made import MADESpec
 from nnef_dists.flows.maf import AffineMADE
 from nnef_dists.flows.mog import MADEMoG
 from nnef_dists.flows.nsf import SplineMADE
@@ -125,13 +126,25 @@ def orders(dim: int, count: int, kind: str = "reverse", seed: int = 0) -> list[n
     raise ValueError(f"order must be 'reverse' or 'random', got {kind!r}")
 
 
-#: kind -> (autoregressive layer or None, one layer only, MADE-MoG base)
+#: Layer kind -> builder (MADESpec, FlowConfig, order (D,) or None, rngs) -> a layer with
+#: ``forward(x, c) -> (z, log |det dz/dx|)`` and ``inverse(z, c) -> x`` (tests cover them all).
+LAYERS = {
+    "affine_made": lambda spec, config, order, rngs: AffineMADE(
+        spec, order=order, max_log_scale=config.max_log_scale, rngs=rngs
+    ),
+    "spline_made": lambda spec, config, order, rngs: SplineMADE(
+        spec, order=order, bins=config.bins, bound=config.bound, rngs=rngs
+    ),
+    "batch_norm": lambda spec, config, order, rngs: BatchNormFlow(spec.dim),
+}
+
+#: kind -> (its LAYERS kind or None, one layer only, MADE-MoG base)
 FLOWS = {
-    "made": (AffineMADE, True, False),
+    "made": ("affine_made", True, False),
     "made-mog": (None, True, True),
-    "maf": (AffineMADE, False, False),
-    "maf-mog": (AffineMADE, False, True),
-    "nsf": (SplineMADE, False, False),
+    "maf": ("affine_made", False, False),
+    "maf-mog": ("affine_made", False, True),
+    "nsf": ("spline_made", False, False),
 }
 
 
@@ -176,30 +189,18 @@ class FlowConfig:
 
     def build(self, dim: int, context_dim: int = 0, seed: int = 0) -> Flow:
         """A freshly initialised Flow over D = ``dim`` given C = ``context_dim``."""
-        layer_cls, single, mog = FLOWS[self.flow]
-        count = 0 if layer_cls is None else 1 if single else self.blocks
+        layer, single, mog = FLOWS[self.flow]
+        count = 0 if layer is None else 1 if single else self.blocks
         rngs = nnx.Rngs(seed)
-        made = dict(hidden=self.hidden, hidden_layers=self.hidden_layers, rngs=rngs)
-        if layer_cls is SplineMADE:
-            made.update(bins=self.bins, bound=self.bound)
-        elif layer_cls is AffineMADE:
-            made.update(max_log_scale=self.max_log_scale)
+        spec = MADESpec(dim, context_dim, self.hidden, self.hidden_layers)
         all_orders = orders(dim, count + 1, self.order, seed)
         layers = []
         for i in range(count):
             if self.batch_norm and i > 0:
-                layers.append(BatchNormFlow(dim))
-            layers.append(layer_cls(dim, context_dim, order=all_orders[i], **made))
+                layers.append(LAYERS["batch_norm"](spec, self, None, rngs))
+            layers.append(LAYERS[layer](spec, self, all_orders[i], rngs))
         if mog:
-            base = MADEMoG(
-                dim,
-                context_dim,
-                components=self.components,
-                order=all_orders[count],
-                hidden=self.hidden,
-                hidden_layers=self.hidden_layers,
-                rngs=rngs,
-            )
+            base = MADEMoG(spec, components=self.components, order=all_orders[count], rngs=rngs)
         else:
             base = StandardNormal(dim)
         return Flow(layers, base)

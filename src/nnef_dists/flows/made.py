@@ -19,6 +19,7 @@ degree-0 hidden units, still get a network as wide as the others.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -72,6 +73,29 @@ class MaskedLinear(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return x @ (self.kernel[...] * self.mask[...]) + self.bias[...]
+
+
+@dataclass(frozen=True)
+class MADESpec:
+    """The MADEs of a flow: D dimensions given C context features, their width and depth."""
+
+    dim: int
+    context_dim: int = 0
+    hidden: int = 64
+    hidden_layers: int = 2
+
+    def build(self, params_per_dim: int, order, rngs: nnx.Rngs, output_scale: float = 1e-2):
+        """A MADE with P = ``params_per_dim`` outputs per dimension, in ``order``."""
+        return MADE(
+            self.dim,
+            self.context_dim,
+            params_per_dim,
+            order=order,
+            hidden=self.hidden,
+            hidden_layers=self.hidden_layers,
+            output_scale=output_scale,
+            rngs=rngs,
+        )
 
 
 class MADE(nnx.Module):

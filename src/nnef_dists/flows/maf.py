@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nnef_dists.flows.made import MADE, autoregressive_inverse
+from nnef_dists.flows.made import MADESpec, autoregressive_inverse
 from nnef_dists.numerics import soft_clamp
 
 
@@ -24,27 +24,14 @@ class AffineMADE(nnx.Module):
     """One MAF layer: x (..., D), context (..., C) or None <-> z (..., D).
 
     Args:
-      dim, context_dim: D and C (0 without context).
+      spec: the MADE's dimensions and size (``MADESpec``).
       order: (D,) autoregressive order of the MADE (default 0..D-1).
-      hidden, hidden_layers: size of the MADE.
       max_log_scale: bound s of the per-dimension log-scale.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        context_dim: int = 0,
-        *,
-        order=None,
-        hidden: int = 64,
-        hidden_layers: int = 2,
-        max_log_scale: float = 3.0,
-        rngs: nnx.Rngs,
-    ):
-        self.dim, self.max_log_scale = dim, max_log_scale
-        self.made = MADE(
-            dim, context_dim, 2, order=order, hidden=hidden, hidden_layers=hidden_layers, rngs=rngs
-        )
+    def __init__(self, spec: MADESpec, *, order=None, max_log_scale=3.0, rngs: nnx.Rngs):
+        self.dim, self.max_log_scale = spec.dim, max_log_scale
+        self.made = spec.build(2, order, rngs)
 
     def _shift_log_scale(self, x, context):
         out = self.made(x, context)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.scipy.special import ndtr, ndtri
 
-from nnef_dists.flows.made import MADE, autoregressive_inverse
+from nnef_dists.flows.made import MADESpec, autoregressive_inverse
 from nnef_dists.numerics import soft_clamp
 
 
@@ -24,38 +24,17 @@ class MADEMoG(nnx.Module):
     """Base density over z (..., D) given context (..., C) or None, with K components.
 
     Args:
-      dim, context_dim: D and C (0 without context).
+      spec: the MADE's dimensions and size (``MADESpec``).
       components: K; order: (D,) autoregressive order (default 0..D-1).
-      hidden, hidden_layers: size of the MADE.
       max_log_scale: bound of |log sigma|.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        context_dim: int = 0,
-        *,
-        components: int = 5,
-        order=None,
-        hidden: int = 64,
-        hidden_layers: int = 2,
-        max_log_scale: float = 5.0,
-        rngs: nnx.Rngs,
-    ):
-        self.dim, self.components, self.max_log_scale = dim, components, max_log_scale
-        self.made = MADE(
-            dim,
-            context_dim,
-            3 * components,
-            order=order,
-            hidden=hidden,
-            hidden_layers=hidden_layers,
-            output_scale=0.1,
-            rngs=rngs,
-        )
+    def __init__(self, spec: MADESpec, *, components=5, order=None, max_log_scale=5.0, rngs):
+        self.dim, self.components, self.max_log_scale = spec.dim, components, max_log_scale
+        self.made = spec.build(3 * components, order, rngs, output_scale=0.1)
         # distinct initial means break the symmetry between the components
-        bias = self.made.output.bias[...].reshape(dim, 3, components)
-        means = jax.random.normal(rngs.params(), (dim, components))
+        bias = self.made.output.bias[...].reshape(spec.dim, 3, components)
+        means = jax.random.normal(rngs.params(), (spec.dim, components))
         self.made.output.bias[...] = bias.at[:, 1].set(means).reshape(-1)
 
     def _mixture(self, z, context):

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nnef_dists.flows.made import MADE, autoregressive_inverse
+from nnef_dists.flows.made import MADESpec, autoregressive_inverse
 
 MIN_BIN_WIDTH = 1e-3
 MIN_BIN_HEIGHT = 1e-3
@@ -98,34 +98,14 @@ class SplineMADE(nnx.Module):
     """One autoregressive NSF layer: x (..., D), context (..., C) or None <-> z (..., D).
 
     Args:
-      dim, context_dim: D and C (0 without context).
+      spec: the MADE's dimensions and size (``MADESpec``).
       order: (D,) autoregressive order (default 0..D-1).
-      hidden, hidden_layers: size of the MADE.
       bins: K; bound: B, the half-width of the spline's interval.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        context_dim: int = 0,
-        *,
-        order=None,
-        hidden: int = 64,
-        hidden_layers: int = 2,
-        bins: int = 8,
-        bound: float = 5.0,
-        rngs: nnx.Rngs,
-    ):
-        self.dim, self.bins, self.bound = dim, bins, bound
-        self.made = MADE(
-            dim,
-            context_dim,
-            3 * bins - 1,
-            order=order,
-            hidden=hidden,
-            hidden_layers=hidden_layers,
-            rngs=rngs,
-        )
+    def __init__(self, spec: MADESpec, *, order=None, bins=8, bound=5.0, rngs: nnx.Rngs):
+        self.dim, self.bins, self.bound = spec.dim, bins, bound
+        self.made = spec.build(3 * bins - 1, order, rngs)
 
     def _spline(self, x, params, inverse):
         k = self.bins

@@ -1,4 +1,4 @@
-"""A conditional density estimator's model directory (DESIGN 3.5).
+"""A conditional density estimator's model directory (README: Model directories).
 
 config.yaml holds the architecture (``FlowConfig``), the training-loop
 settings, the dimensions and both standardisations; params.msgpack the flow's
