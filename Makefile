@@ -21,7 +21,7 @@ test-all: $(STAMP)
 	$(BIN)/pytest -q -m ''
 
 demo: $(STAMP)
-	$(BIN)/python -m nnef_dists.demo
+	$(BIN)/nnef demo
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'

@@ -47,12 +47,12 @@ import jax
 import numpy as np
 import yaml
 
-from nnef_dists.config import SamplingConfig
 from nnef_dists.families import get_family
 from nnef_dists.inference import cavi_batch, providers
 from nnef_dists.inference import examples as ex
-from nnef_dists.inference.train import covering_box, train_network
-from nnef_dists.training.checkpoint import CONFIG_FILE
+from nnef_dists.inference.networks import covering_box, train_network
+from nnef_dists.models.directory import CONFIG_FILE
+from nnef_dists.sampling import SamplingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "bench" / "cavi"

@@ -38,7 +38,7 @@ if sys.argv[2] == "all":
 runtime.compile_faster()  # the command's compiler setting
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
-from nnef_dists.config import load_data_config
+from nnef_dists.data import load_data_config
 from nnef_dists.sampling.grid import make_eta_grid
 config = load_data_config(sys.argv[1])
 family = config.ef.build()

@@ -38,11 +38,10 @@ import jax
 import numpy as np
 import yaml
 
-from nnef_dists import generate_data
-from nnef_dists.config import parse_data_config, parse_train_config
-from nnef_dists.data import load_metadata
-from nnef_dists.models import BUILTIN_MODELS
-from nnef_dists.training import load_model
+from nnef_dists.data import load_metadata, parse_data_config
+from nnef_dists.data.generate import run as generate
+from nnef_dists.models import BUILTIN_MODELS, load_model
+from nnef_dists.training import parse_train_config
 from nnef_dists.training.run import train_and_save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +88,7 @@ def make_data(case: str, num_points: int) -> Path:
     config = parse_data_config(raw, source=case)
     wanted = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     if not output.exists() or load_metadata(output)["config"] != wanted:
-        _, summary = generate_data.run(config, force=True, progress=False)
+        _, summary = generate(config, force=True, progress=False)
         print(f"  generated {output.name} in {summary['seconds']:.1f} s", flush=True)
     return output
 

@@ -1,4 +1,4 @@
-"""The errors a user can cause, one hierarchy at the bottom of the package (DESIGN 3.7).
+"""The errors a user can cause, one hierarchy at the bottom of the package (README: Errors).
 
 Library code raises them with a message that names the file, field, key or
 row; only the command line (``nnef_dists.cli``) prints them, as one line

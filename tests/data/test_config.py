@@ -1,4 +1,4 @@
-"""Data configs: the DESIGN 3.3 example loads; every user error is one clear ConfigError."""
+"""Data configs: the README's example loads; every user error is one clear ConfigError."""
 
 import copy
 

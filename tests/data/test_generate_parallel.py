@@ -45,8 +45,14 @@ def generate(tmp_path, name, devices, batch_size=30, method="hmc", extra=(), wai
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     if not wait:
         return process
-    assert process.wait(timeout=300) == 0, process.stderr.read()
+    finish(process)
     return output
+
+
+def finish(process) -> None:
+    """Wait for a generate process; it must succeed (its stderr is the message if not)."""
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
 
 
 def test_four_devices_and_any_batch_size_give_the_one_device_data(tmp_path):
@@ -88,7 +94,7 @@ def test_two_processes_write_the_file_of_one_process(tmp_path, method):
         for i in range(2)
     ]
     for process in processes:
-        assert process.wait(timeout=300) == 0, process.stderr.read()
+        finish(process)
     pair = tmp_path / "pair.pkl"
     assert pair.read_bytes() == one.read_bytes()
     assert not list(tmp_path.glob("pair.pkl.partial*"))
@@ -111,7 +117,7 @@ def test_float64_switch_samples_in_float64():
 def test_distributed_outside_a_cluster_stops_with_one_message(tmp_path):
     """--distributed with nothing to find in the environment: exit 2, nothing written."""
     process = generate(tmp_path, "lone", devices=1, extra=["--distributed"], wait=False)
-    assert process.wait(timeout=120) == 2
-    message = process.stderr.read()
+    _, message = process.communicate(timeout=120)
+    assert process.returncode == 2
     assert message.startswith("error: distributed: jax.distributed.initialize failed")
     assert not list(tmp_path.glob("lone.pkl*"))

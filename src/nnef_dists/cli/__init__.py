@@ -1,4 +1,4 @@
-"""The ``nnef`` command: one parser, a subcommand per module, one error boundary (DESIGN 3.4).
+"""The ``nnef`` command: one parser, a subcommand per module, one error boundary (README: Commands).
 
     nnef generate | train | evaluate | cavi | cde train|infer|coverage | demo
     nnef --version
@@ -13,8 +13,8 @@ Ctrl-C prints one line and exits with status 130.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib import import_module
 from importlib.metadata import version
 
 from nnef_dists import runtime
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
-        module = importlib.import_module(f"nnef_dists.cli.{name}")
+        module = import_module(f"nnef_dists.cli.{name}")
         command = commands.add_parser(name, help=text, description=module.__doc__)
         command.formatter_class = argparse.RawDescriptionHelpFormatter
         module.add_arguments(command)
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
 
 def alias(*command: str):
-    """``main`` with ``command`` before its arguments: the ``python -m`` forms of DESIGN 3.4.
+    """``main`` with ``command`` before its arguments: the ``python -m`` forms of the commands.
 
     Returns ``main(argv=None) -> exit status``, e.g. ``alias("generate")(["--config", C])``.
     """

@@ -1,4 +1,4 @@
-"""The data set contract (DESIGN 3.2): save/load with safe unpickling, splits, standardising.
+"""The data set contract (README: Data file): save/load with safe unpickling, splits, standardising.
 
 Generating a data set from a data config is ``nnef_dists.data.generate.run``.
 """

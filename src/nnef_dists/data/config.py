@@ -1,4 +1,4 @@
-"""A data config file (DESIGN 3.3): family, grid, sampler, seed, output, processes.
+"""A data config file (README: Config reference): family, grid, sampler, seed, output, processes.
 
 Parsing also builds the family and checks ``grid.eta_range`` against it, so a
 config that loads is one the generator can run. Every problem is one
@@ -39,7 +39,7 @@ class DistributedConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """A whole data config file (DESIGN 3.3)."""
+    """A whole data config file (README: Config reference)."""
 
     ef: FamilyConfig
     grid: GridConfig

@@ -1,4 +1,4 @@
-"""The data set contract (DESIGN 3.2): which arrays, of which shapes."""
+"""The data set contract (README: Data file): which arrays, of which shapes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Generating a data set from a data config (DESIGN 3.2, 3.3): grid, estimates, file.
+"""Generating a data set from a data config: grid, estimates, file (README: Data file).
 
 Finished batches are kept in ``<output>.partial/`` (``data.partial``) so that
 an interrupted run continues where it stopped; the data file and its
@@ -161,7 +161,7 @@ def format_summary(summary: dict) -> str:
 
 
 def write_data_file(output: Path, config, family, grid, results: dict, summary: dict) -> None:
-    """The data file and its metadata (DESIGN 3.2), written atomically."""
+    """The data file and its metadata (README: Data file), written atomically."""
     data = {"eta": grid.eta.astype(np.float64), **{k: results[k] for k in DATA_KEYS}}
     meta = {
         "family": family.name,

@@ -32,7 +32,7 @@ def meta_path(path) -> Path:
 
 
 def save_dataset(path, data: dict, meta: dict) -> None:
-    """Write a data set (keys eta, mu_T, cov_TT, ess; see DESIGN 3.2) and its metadata.
+    """Write a data set (keys eta, mu_T, cov_TT, ess) and its metadata.
 
     Arrays may be anything ``np.asarray`` takes (JAX arrays included) and are
     stored as float64; shapes eta (N, k), mu_T (N, k), cov_TT (N, k, k),

@@ -1,4 +1,4 @@
-"""The ExponentialFamily base class (DESIGN 3.1).
+"""The ExponentialFamily base class (README: Defining a family).
 
 A family is
 

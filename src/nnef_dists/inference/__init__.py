@@ -1,4 +1,4 @@
-"""CAVI with exact, Monte Carlo or trained-network expectations (DESIGN 3.6).
+"""CAVI with exact, Monte Carlo or trained-network expectations (README: Coordinate-ascent VI).
 
 from nnef_dists.inference import BilinearModel, cavi, providers
 model = BilinearModel(A=A, b_x=b_x, b_y=b_y)

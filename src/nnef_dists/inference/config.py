@@ -22,18 +22,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from nnef_dists import schema
 from nnef_dists.errors import ConfigError
 from nnef_dists.sampling.config import SamplingConfig
-from nnef_dists.schema import (
-    NON_EMPTY,
-    OPTIONAL_POSITIVE,
-    POSITIVE,
-    at_least,
-    checked,
-    one_of,
-    parse,
-    read_yaml,
-)
+from nnef_dists.schema import NON_EMPTY, OPTIONAL_POSITIVE, POSITIVE, at_least, checked, one_of
 
 _DAMPING = (lambda v: 0 <= v < 1), "must lie in [0, 1)"
 
@@ -135,8 +127,8 @@ def parse_cavi_config(mapping, source: str = "<dict>") -> CaviConfig:
     """Validate a mapping (parsed YAML) into a CaviConfig; errors are ConfigErrors naming
     ``source`` and the field."""
     try:
-        config = parse(CaviConfig, mapping)
-        mu = parse(MU_PRIORS[config.example], config.prior.mu, where="prior.mu")
+        config = schema.parse(CaviConfig, mapping)
+        mu = schema.parse(MU_PRIORS[config.example], config.prior.mu, where="prior.mu")
         _check_data(config.data)
         for where in ("run", "reference"):
             for name in ("x", "y"):
@@ -148,7 +140,7 @@ def parse_cavi_config(mapping, source: str = "<dict>") -> CaviConfig:
 
 def load_cavi_config(path) -> CaviConfig:
     """Read and validate a YAML CAVI config; every problem is one ConfigError."""
-    return parse_cavi_config(read_yaml(path), source=str(path))
+    return parse_cavi_config(schema.read_yaml(path), source=str(path))
 
 
 def _check_data(data: DataSpec) -> None:

@@ -103,7 +103,7 @@ def exact(family: ExponentialFamily) -> Provider:
 
 
 def network(model: str | Path | LoadedModel) -> Provider:
-    """A trained ET network: a model directory (DESIGN 3.5) or a LoadedModel.
+    """A trained ET network: a model directory (README: Model directories) or a LoadedModel.
 
     ``log_partition`` is the model's where it provides one (potential_et:
     learned up to an additive constant, so the ELBO is too); ``eta_range`` is

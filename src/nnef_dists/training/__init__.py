@@ -1,4 +1,4 @@
-"""Training and evaluation of ET networks, and the one training loop (DESIGN 3.5).
+"""Training and evaluation of ET networks, and the one training loop (README: Model directories).
 
 config = parse_train_config(read_yaml("configs/train/mlp_et.yaml"))
 report = train_and_save(config, "artifacts/gamma_mlp_et")

@@ -70,7 +70,7 @@ def evaluate(model, data: dict, split: str = "test") -> tuple[dict, dict]:
 
     Args:
       model: a LoadedModel (``nnef_dists.models.load_model``).
-      data: a data set dict (DESIGN 3.2) with eta of shape (N, model eta_dim).
+      data: a data set dict (README: Data file) with eta of shape (N, model eta_dim).
       split: "train", "val" or "test" (80/10/10 by the model's training seed).
 
     Returns:

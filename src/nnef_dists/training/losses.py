@@ -1,4 +1,4 @@
-"""Losses of the ET trainer, on a minibatch of a data set (DESIGN 3.2 arrays).
+"""Losses of the ET trainer, on a minibatch of a data set (README: Data file).
 
 Every loss is a mean of squared, dimensionless residuals:
 

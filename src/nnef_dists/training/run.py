@@ -30,7 +30,7 @@ def default_output_dir(config: TrainConfig) -> Path:
 def train_and_save(config: TrainConfig, output: Path, force=False, progress=True) -> str:
     """Train ``config.model`` on ``config.data``, evaluate it, write the model directory.
 
-    The directory (DESIGN 3.5) gets config.yaml, params.msgpack, history.json,
+    The directory (README: Model directories) gets config.yaml, params.msgpack, history.json,
     learning_curve.png, metrics.json and the predicted-against-exact plot; it
     is written only when everything succeeded. Returns the printed report.
     """

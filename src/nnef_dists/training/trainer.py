@@ -33,7 +33,7 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
 
     Args:
       model: an ETModel whose Normalization comes from ``train``.
-      train, val: data set dicts of the DESIGN 3.2 arrays (N, ...).
+      train, val: data set dicts of the data set arrays (README: Data file) (N, ...).
       config: TrainConfig (loss, jacobian_weight and the LoopConfig fields).
       progress: show a progress bar over epochs.
 

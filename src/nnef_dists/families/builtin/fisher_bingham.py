@@ -1,7 +1,6 @@
 """Fisher-Bingham family on the sphere S^2: T(x) = [x, triu(x x^T)]."""
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -25,14 +24,8 @@ class FisherBingham(ExponentialFamily):
     """
 
     x_shape: tuple = (3,)
-
-    @property
-    def domain(self):
-        return Sphere(3)
-
-    @cached_property
-    def stat_shapes(self):
-        return {"x": (3,), "xxT_upper": (6,)}
+    domain = Sphere(3)
+    stat_shapes = {"x": (3,), "xxT_upper": (6,)}
 
     def _compute_stats(self, x):
         return {"x": x, "xxT_upper": pair_products(x, _ROWS, _COLS)}

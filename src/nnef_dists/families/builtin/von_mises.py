@@ -2,7 +2,6 @@
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import jax.numpy as jnp
 from jax.scipy.special import i0e
@@ -35,14 +34,8 @@ class VonMises(ExponentialFamily):
     """
 
     x_shape: tuple = (2,)
-
-    @property
-    def domain(self):
-        return Sphere(2)
-
-    @cached_property
-    def stat_shapes(self):
-        return {"cos": (1,), "sin": (1,)}
+    domain = Sphere(2)
+    stat_shapes = {"cos": (1,), "sin": (1,)}
 
     def _compute_stats(self, x):
         return {"cos": x[:1], "sin": x[1:]}

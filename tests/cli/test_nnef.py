@@ -1,0 +1,83 @@
+"""The ``nnef`` entry point: its commands, its one error boundary, its aliases."""
+
+import importlib
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+
+from nnef_dists import cli
+from nnef_dists.errors import ConfigError
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"nnef-dists {version('nnef-dists')}"
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in cli.COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([command, "--help"])
+    assert stop.value.code == 0
+    assert f"usage: nnef {command}" in capsys.readouterr().out
+
+
+def test_no_or_unknown_command_is_a_usage_error(capsys):
+    for argv in ([], ["genrate"]):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(argv)
+        assert stop.value.code == 2
+    assert "invalid choice: 'genrate'" in capsys.readouterr().err
+
+
+def test_a_user_error_is_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    missing = tmp_path / "nope.yaml"
+    assert cli.main(["generate", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {missing}: no such config file\n"
+
+    def fails(args):
+        raise ConfigError("somewhere: something")
+
+    monkeypatch.setattr(importlib.import_module("nnef_dists.cli.cavi"), "run", fails)
+    assert cli.main(["cavi", "--config", "x.yaml"]) == 2
+    assert capsys.readouterr().err == "error: somewhere: something\n"
+
+
+def test_ctrl_c_is_one_line_and_status_130(capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("nnef_dists.cli.evaluate"), "run", interrupted)
+    assert cli.main(["evaluate", "--model", "m", "--data", "d.pkl"]) == 130
+    assert capsys.readouterr().err == "interrupted: nothing was written\n"
+    monkeypatch.setattr(importlib.import_module("nnef_dists.cli.generate"), "run", interrupted)
+    assert cli.main(["generate", "--config", "c.yaml"]) == 130
+    assert "rerun the same command to continue" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("module", "usage"),
+    [
+        ("nnef_dists.cli", "usage: nnef "),
+        ("nnef_dists.generate_data", "usage: nnef generate"),
+        ("nnef_dists.models.glow_et.train", "usage: nnef train"),
+    ],
+)
+def test_python_m_forms_run_the_same_command(module, usage):
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith(usage)
