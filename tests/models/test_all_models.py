@@ -5,6 +5,7 @@ a / b, via autodiff of log Gamma(a) - a log b), with no noise.
 """
 
 import importlib
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from flax import nnx
 
+from nnef_dists import models
 from nnef_dists.data import split_dataset
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.models import (
@@ -54,6 +56,9 @@ def random_normalization(k, seed=0):
 
 def test_registry_lists_every_builtin_model():
     assert set(BUILTIN_MODELS) <= set(list_models())
+    # every model sub-package is registered, so the tests over BUILTIN_MODELS cover it
+    packages = {p.parent.name for p in Path(models.__file__).parent.glob("*/model.py")}
+    assert packages == set(BUILTIN_MODELS)
     for name in MODELS:
         assert get_model(name).registry_name == name
 
