@@ -31,28 +31,34 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``nnef`` parser with every command's subparser."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``nnef`` parser; only ``command``'s module is imported and given its arguments.
+
+    The other commands are listed by name and description, so that a command
+    starts without importing what the others need.
+    """
     parser = argparse.ArgumentParser(
         prog="nnef", description="Moment maps of exponential families without closed forms."
     )
-    parser.add_argument(
-        "--version", action="version", version=f"nnef-dists {version('nnef-dists')}"
-    )
+    release = f"nnef-dists {version('nnef-dists')}"
+    parser.add_argument("--version", action="version", version=release)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
-        module = import_module(f"nnef_dists.cli.{name}")
-        command = commands.add_parser(name, help=text, description=module.__doc__)
-        command.formatter_class = argparse.RawDescriptionHelpFormatter
-        module.add_arguments(command)
-        command.set_defaults(module=module)
+        sub = commands.add_parser(name, help=text, description=text)
+        if name == command:
+            module = import_module(f"nnef_dists.cli.{name}")
+            sub.description = module.__doc__
+            sub.formatter_class = argparse.RawDescriptionHelpFormatter
+            module.add_arguments(sub)
+            sub.set_defaults(module=module)
     return parser
 
 
 def main(argv=None) -> int:
     """Run ``nnef`` with ``argv`` (default: the process's); returns the exit status."""
     runtime.configure()  # before any command starts JAX's backends
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         status = args.module.run(args)
     except NnefError as err:
