@@ -8,6 +8,12 @@ from nnef_dists import runtime
 # The commands' compiler setting; before importing BlackJAX, which starts JAX's backends.
 runtime.compile_faster()
 
+import jax  # noqa: E402
+
+# Start the backends now, with one CPU device: commands called in-process
+# (nnef_dists.cli.main) then cannot change the device count (runtime.configure).
+jax.devices()
+
 from nnef_dists.data import save_dataset  # noqa: E402
 from nnef_dists.families import get_family  # noqa: E402
 from nnef_dists.sampling import exact_moments  # noqa: E402

@@ -99,7 +99,7 @@ def test_four_devices_give_the_one_device_losses(tmp_path):
 
 
 def test_num_devices_flag_reaches_the_config():
-    args = build_parser().parse_args(
+    args = build_parser("train").parse_args(
         ["train", "--model", "mlp_et", "--data", "x.pkl", "--num-devices", "2"]
     )
     assert train_config(args).num_devices == 2
