@@ -49,6 +49,7 @@ def one_of(*choices: str) -> Check:
 POSITIVE: Check = (lambda v: v > 0), "must be positive"
 PROBABILITY: Check = (lambda v: 0 < v < 1), "must lie strictly between 0 and 1"
 NON_EMPTY: Check = (lambda v: len(v) > 0), "must not be empty"
+OPTIONAL_NON_EMPTY: Check = (lambda v: v is None or len(v) > 0), "must not be empty"
 OPTIONAL_POSITIVE: Check = (lambda v: v is None or v > 0), "must be positive"
 OPTIONAL_NON_NEGATIVE: Check = (lambda v: v is None or v >= 0), "must not be negative"
 POSITIVE_ENTRIES: Check = (lambda v: v is None or all(d > 0 for d in v)), "entries must be positive"
@@ -82,6 +83,13 @@ def read_yaml(path):
     if raw is None:
         raise ConfigError(f"{path}: the config file is empty")
     return raw
+
+
+def folder_of(source) -> tuple:
+    """(the folder of ``source``,) when it names a file, else (): where a config's own
+    modules (a user's family) are looked for too."""
+    path = Path(source)
+    return (path.parent,) if path.is_file() else ()
 
 
 def load(cls, path):

@@ -19,6 +19,7 @@ from nnef_dists.schema import (
     OPTIONAL_POSITIVE,
     at_least,
     checked,
+    folder_of,
     parse,
     read_yaml,
 )
@@ -62,7 +63,7 @@ def parse_data_config(mapping, source: str = "<dict>") -> DataConfig:
     """
     try:
         config = parse(DataConfig, mapping)
-        resolve_eta_range(config.ef.build(), config.grid)
+        resolve_eta_range(config.ef.build(search=folder_of(source)), config.grid)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return config

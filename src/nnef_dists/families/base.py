@@ -19,11 +19,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnef_dists.families.check import check_family, make_eager
 from nnef_dists.families.domains import Box, Domain
+
+#: Families already checked (equal families are checked once).
+_CHECKED: set = set()
+
+
+class _CheckedOnBuild(type):
+    """Metaclass: every family is checked (``check.check_family``) once it is built."""
+
+    def __call__(cls, *args, **kwargs):
+        family = super().__call__(*args, **kwargs)
+        try:
+            seen = family in _CHECKED
+        except TypeError:  # unhashable parameters: check every time
+            seen = False
+        if not seen:
+            check_family(family)
+            try:
+                _CHECKED.add(family)
+            except TypeError:
+                pass
+        return family
 
 
 @dataclass(frozen=True)
-class ExponentialFamily:
+class ExponentialFamily(metaclass=_CheckedOnBuild):
     """Base class. Subclasses define ``stat_shapes`` and ``_compute_stats``.
 
     Optional overrides: ``x_bounds``, ``domain``, ``log_base_measure``,
@@ -31,7 +53,17 @@ class ExponentialFamily:
     ``quadrature_breakpoints`` and the exact answers ``log_partition``,
     ``exact_mu_T``, ``exact_cov_TT``. When only ``log_partition`` is given,
     mu_T = grad A and Cov[T] = hess A follow by autodiff.
+
+    Every member may compute with NumPy or ``jax.numpy``: ``x_bounds``,
+    ``domain`` and ``eta_bounds`` are evaluated eagerly even while a sampler
+    traces (``check.make_eager``), and the family is checked when it is built
+    (T(x) matches ``stat_shapes``, T and log h are finite on the support, the
+    bounds are consistent): a FamilyError names the family and the member.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        make_eager(cls)
 
     x_shape: tuple = (1,)
 
@@ -164,3 +196,6 @@ class ExponentialFamily:
     def exact_cov_TT(self, eta):
         """Cov[T(x) | eta], shape (stat_dim, stat_dim): Hessian of ``log_partition``."""
         return jax.hessian(self.log_partition)(eta)
+
+
+make_eager(ExponentialFamily)

@@ -19,10 +19,14 @@ class FamilyConfig:
     x_shape: tuple[int, ...] | None = checked(POSITIVE_ENTRIES, default=None)
     params: dict = checked(default_factory=dict)
 
-    def build(self) -> ExponentialFamily:
-        """The family instance: ``get_family(name, **params, x_shape=x_shape)``."""
+    def build(self, search=()) -> ExponentialFamily:
+        """The family instance: ``get_family(name, **params, x_shape=x_shape)``.
+
+        ``search``: folders to look in for a user's module, after ``sys.path``
+        and before the working directory (e.g. the config file's folder).
+        """
         try:
-            family_class(self.name)
+            family_class(self.name, search)
         except ConfigError as err:
             raise ConfigError(f"ef.name: {err}") from None
         params = {k: _lists_to_tuples(v) for k, v in self.params.items()}  # keep it hashable
@@ -31,9 +35,10 @@ class FamilyConfig:
                 raise ConfigError("ef.params: x_shape is given twice; set it as ef.x_shape only")
             params["x_shape"] = tuple(self.x_shape)
         try:
-            return get_family(self.name, **params)
+            return get_family(self.name, search=search, **params)
         except FamilyError as err:
-            raise ConfigError(f"ef.params: {err}") from None
+            where = "ef.params" if str(err).startswith("bad parameters") else "ef.name"
+            raise ConfigError(f"{where}: {err}") from None
 
 
 def family_entry(family: ExponentialFamily) -> dict:
