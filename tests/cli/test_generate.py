@@ -41,8 +41,9 @@ def test_same_seed_gives_the_same_file_bit_for_bit(tmp_path):
     assert np.all(np.isfinite(data["ess"])) and np.all(data["ess"] > 0)
     meta = load_metadata(tmp_path / "out.pkl")
     assert meta["family"] == "gamma" and meta["grid"]["num_points"] == 12
-    flagged = meta["flagged_eta"]["with_divergences"]
-    assert meta["diagnostics"]["num_eta_with_divergences"] == len(flagged)
+    flagged = meta["flagged_eta"]
+    assert meta["diagnostics"]["eta_flagged"] == len(flagged["excluded"])
+    assert set(flagged) == {"rhat", "ess", "divergences", "not_finite", "excluded"}
     assert not (tmp_path / "out.pkl.partial").exists()
 
 

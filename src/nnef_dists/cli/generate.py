@@ -9,6 +9,8 @@ written atomically at the end. No existing output is overwritten without
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,29 +32,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--process-id", type=int, help="this process's number, 0 to P - 1")
 
 
+def _distributed(args, raw):
+    """The config's ``distributed:`` with the flags on top: DistributedConfig or None."""
+    from nnef_dists.data.config import DistributedConfig
+    from nnef_dists.schema import parse
+
+    flags = {
+        "coordinator_address": args.coordinator_address,
+        "num_processes": args.num_processes,
+        "process_id": args.process_id,
+    }
+    given = {name: value for name, value in flags.items() if value is not None}
+    section = raw.get("distributed") if isinstance(raw, dict) else None
+    if section is None and not (args.distributed or given):
+        return None
+    if section is None or isinstance(section, dict):
+        section = {**(section or {}), **given}
+    return parse(DistributedConfig, section, source=args.config, where="distributed")
+
+
 def run(args) -> None:
     import jax
 
     from nnef_dists import runtime
     from nnef_dists.data import load_data_config, with_overrides
+    from nnef_dists.schema import read_yaml
 
-    distributed = {
-        "coordinator_address": args.coordinator_address,
-        "num_processes": args.num_processes,
-        "process_id": args.process_id,
-    }
-    if not args.distributed and all(v is None for v in distributed.values()):
-        distributed = None
+    distributed = _distributed(args, read_yaml(args.config))
+    # Before anything starts JAX's backends (checking the family computes).
+    runtime.start_processes(distributed)
     config = with_overrides(
-        load_data_config(args.config), args.output, args.num_points, args.seed, distributed
+        load_data_config(args.config),
+        args.output,
+        args.num_points,
+        args.seed,
+        None if distributed is None else dataclasses.asdict(distributed),
     )
-    runtime.start_processes(config.distributed)  # before BlackJAX starts the backends
     from nnef_dists.data.generate import format_summary
     from nnef_dists.data.generate import run as generate
 
     output, summary = generate(config, force=args.force, progress=not args.quiet)
-    if not args.quiet and jax.process_index() == 0:
-        print(f"wrote {output} ({summary['seconds']:.1f} s)\n{format_summary(summary)}")
+    if jax.process_index() == 0:
+        if not args.quiet:
+            print(f"wrote {output} ({summary['seconds']:.1f} s)\n{format_summary(summary)}")
+        for line in summary["warnings"]:
+            print(f"warning: {line}", file=sys.stderr)
 
 
 def interrupted(args) -> str:

@@ -45,10 +45,12 @@ def effective_batch_size(batch_size: int, num_points: int) -> int:
     return min(batch_size, -(-num_points // processes))
 
 
-def run(config: DataConfig, force: bool = False, progress: bool = True) -> tuple[Path, dict]:
+def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path, dict]:
     """Generate the data set of ``config``; returns (output path, run summary).
 
     With several processes every one of them calls this; process 0 writes the file.
+    ``eta`` (N, k): estimate at these natural parameters (in the family's
+    natural parameter space) instead of the config's grid.
 
     Raises:
       OutputExistsError: the output exists and not ``force``.
@@ -56,15 +58,19 @@ def run(config: DataConfig, force: bool = False, progress: bool = True) -> tuple
     """
     # Imported here: importing BlackJAX starts JAX's backends, which
     # jax.distributed.initialize (runtime.start_processes) must precede.
+    from nnef_dists.data.screen import screen
     from nnef_dists.sampling.estimate import concatenate, estimate_batches, iter_batches
-    from nnef_dists.sampling.grid import make_eta_grid
+    from nnef_dists.sampling.grid import EtaGrid, make_eta_grid
 
     output = Path(config.output)
     check_output(output, force)
     start = time.perf_counter()
     family = config.ef.build()
     grid_key, sample_key = jax.random.split(jax.random.key(config.seed))
-    grid = make_eta_grid(family, config.grid, grid_key)
+    if eta is None:
+        grid = make_eta_grid(family, config.grid, grid_key)
+    else:
+        grid = EtaGrid(np.asarray(eta, np.float32), num_rejected=0, num_drawn=len(eta))
     batch_size = effective_batch_size(config.grid.batch_size, len(grid.eta))
     partial = PartialResults(output, fingerprint(config, grid.eta, batch_size))
     partial.open(fresh=force)
@@ -76,9 +82,13 @@ def run(config: DataConfig, force: bool = False, progress: bool = True) -> tuple
     if jax.process_count() > 1:
         parts = gather_batches(parts, batches, batch_size)
     results = concatenate(parts)
-    summary = summarize(results, time.perf_counter() - start)
+    transitions = config.sampling.num_samples * config.sampling.num_chains
+    rows, report, warnings = screen(results, grid.eta, transitions, grid)
+    summary = summarize(results, time.perf_counter() - start) | report.pop("summary")
+    summary["warnings"] = warnings
     if jax.process_index() == 0:
-        write_data_file(output, config, family, grid, results, summary)
+        kept = {name: value[rows] for name, value in results.items()}
+        write_data_file(output, config, family, grid, rows, kept, summary, report)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("nnef_dists.data.generate: file written")
     partial.remove()
@@ -134,35 +144,30 @@ def summarize(results: dict, seconds: float) -> dict:
         rhat = results["rhat"]
         summary.update(
             rhat_max=float(np.nanmax(rhat)),
-            num_eta_rhat_above_1_01=int(np.sum(np.nanmax(rhat, axis=1) > 1.01)),
             num_divergent=int(results["num_divergent"].sum()),
-            num_eta_with_divergences=int(np.sum(results["num_divergent"] > 0)),
             acceptance_rate_mean=float(results["acceptance_rate"].mean()),
         )
     return summary
 
 
-def flagged_eta(results: dict) -> dict:
-    """Row indices of the eta whose chains warrant a look (R-hat > 1.01, divergences)."""
-    if "rhat" not in results:
-        return {}
-    return {
-        "rhat_above_1_01": np.flatnonzero(np.nanmax(results["rhat"], axis=1) > 1.01).tolist(),
-        "with_divergences": np.flatnonzero(results["num_divergent"] > 0).tolist(),
-    }
-
-
 def format_summary(summary: dict) -> str:
-    """The summary as aligned ``name: value`` lines."""
+    """The summary as aligned ``name: value`` lines (its ``warnings`` apart)."""
     lines = [
-        f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}" for k, v in summary.items()
+        f"{k:>34}: {v:.4g}" if isinstance(v, float) else f"{k:>34}: {v}"
+        for k, v in summary.items()
+        if k != "warnings"
     ]
     return "\n".join(lines)
 
 
-def write_data_file(output: Path, config, family, grid, results: dict, summary: dict) -> None:
-    """The data file and its metadata (README: Data file), written atomically."""
-    data = {"eta": grid.eta.astype(np.float64), **{k: results[k] for k in DATA_KEYS}}
+def write_data_file(output: Path, config, family, grid, rows, results, summary, report) -> None:
+    """The data file of the eta ``rows`` of the grid and its metadata, written atomically.
+
+    The metadata (README: Data file) holds the family, the config, the grid's
+    counts, the run's summary (``diagnostics``), the flagged eta (row indices)
+    or the rejected ones (their eta) of ``report``, and the package versions.
+    """
+    data = {"eta": grid.eta[rows].astype(np.float64), **{k: results[k] for k in DATA_KEYS}}
     meta = {
         "family": family.name,
         "stat_labels": family.stat_labels(),
@@ -173,7 +178,7 @@ def write_data_file(output: Path, config, family, grid, results: dict, summary: 
             "num_drawn": grid.num_drawn,
         },
         "diagnostics": summary,
-        "flagged_eta": flagged_eta(results),
+        **report,
         "versions": {pkg: version(pkg) for pkg in ("nnef-dists", "jax", "blackjax", "numpy")},
     }
     save_dataset(output, data, meta)

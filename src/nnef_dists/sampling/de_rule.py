@@ -144,8 +144,12 @@ def rule_1d(point, de, rescale, n=NODES_1D, passes=PASSES_1D):
       rescale: whether stage 2 scales u by its spread (else 1).
       n, passes: nodes per pass; zooming passes after pass 0 of stages 1 and 2.
     Returns:
-      log weights log(step du/dt) (n,), log integrand (n,) and aux (n, ...) at
-      the nodes of the last pass.
+      log weights log(step du/dt) (n,), log integrand (n,), aux (n, ...) at
+      the nodes of the last pass, and whether each node is at a limit of the
+      integration (n,) bool: the outermost nodes whose integrand is finite.
+      A convergent integral has negligible mass there (the windows end where
+      the integrand is TAU below its peak); mass that piles up there means
+      the integral diverges, or cannot be resolved in floating point.
     """
 
     def evaluate(t, centre, scale):
@@ -174,8 +178,18 @@ def rule_1d(point, de, rescale, n=NODES_1D, passes=PASSES_1D):
     _, log_du, log_g, aux = jax.eval_shape(evaluate, start[0], centre, scale)
     blank = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), (log_du, log_g, aux))
     num_passes = passes[0] + passes[1] + 2
-    *_, last = jax.lax.fori_loop(0, num_passes, one_pass, (*start, centre, scale, blank))
-    return last
+    *_, (log_w, log_g, aux) = jax.lax.fori_loop(
+        0, num_passes, one_pass, (*start, centre, scale, blank)
+    )
+    return log_w, log_g, aux, _outermost(jnp.isfinite(log_g))
+
+
+def _outermost(finite):
+    """The first and the last True of ``finite`` (n,) (nodes in increasing t), as a mask."""
+    index = jnp.arange(finite.shape[0])
+    first = jnp.min(jnp.where(finite, index, finite.shape[0]))
+    last = jnp.max(jnp.where(finite, index, -1))
+    return (index == first) | (index == last)
 
 
 def _location(log_w, log_g, u):
@@ -200,13 +214,16 @@ def rule_2d(point, rule1, rule2, n=NODES_2D, passes=PASSES_2D):
     """Iterated adaptive rule for point: (u1, u2) -> (log integrand (), T (k,)).
 
     rule1, rule2: (de, rescale) of each coordinate, as for ``rule_1d``.
-    Returns log_w (n * n,) (weights times integrand) and stats (n * n, k).
+    Returns log_w (n * n,) (weights times integrand), stats (n * n, k) and
+    whether each node is at a limit of the integration in either coordinate
+    (n * n,) bool (see ``rule_1d``).
     """
 
     def marginal(u1):
-        log_w, log_g, stats = rule_1d(partial(point, u1), *rule2, n, passes)
+        log_w, log_g, stats, at_edge = rule_1d(partial(point, u1), *rule2, n, passes)
         inner = log_w + log_g
-        return logsumexp(inner), (inner, stats)
+        return logsumexp(inner), (inner, stats, at_edge)
 
-    log_w, _, (inner, stats) = rule_1d(marginal, *rule1, n, passes)
-    return (log_w[:, None] + inner).ravel(), stats.reshape(-1, stats.shape[-1])
+    log_w, _, (inner, stats, inner_edge), outer_edge = rule_1d(marginal, *rule1, n, passes)
+    at_edge = outer_edge[:, None] | inner_edge
+    return (log_w[:, None] + inner).ravel(), stats.reshape(-1, stats.shape[-1]), at_edge.ravel()

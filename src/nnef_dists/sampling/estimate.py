@@ -30,13 +30,15 @@ def estimate_batch(family, config, keys, eta) -> dict:
       eta: (B, k) natural parameters.
 
     Returns:
-      dict of float64 NumPy arrays: mu_T (B, k), cov_TT (B, k, k), ess (B, k)
-      (inf for quadrature) and, for MCMC, the per-eta diagnostics rhat (B, k),
-      num_divergent, acceptance_rate and step_size (B,).
+      dict of NumPy arrays: mu_T (B, k), cov_TT (B, k, k), ess (B, k) (inf for
+      quadrature) and the per-eta diagnostics: for quadrature edge_mass and
+      rejected (B,) (see ``quadrature.quadrature_moments``), for MCMC rhat
+      (B, k), num_divergent, acceptance_rate and step_size (B,).
     """
     if config.method == "quadrature":
-        out = quadrature_moments(family, np.asarray(eta, dtype=np.float64))
+        out = quadrature_moments(family, np.asarray(eta, dtype=np.float64), strict=False)
         out.pop("log_partition")
+        out["rejected"] = out["rejected"].astype(np.float64)  # travels between processes
         out["ess"] = np.full(out["mu_T"].shape, np.inf)
         return out
     out = mcmc_batch(family, config, keys, jnp.asarray(eta, dtype=runtime.float_dtype()))

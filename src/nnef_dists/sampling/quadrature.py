@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from nnef_dists.errors import FamilyError
 from nnef_dists.families.domains import Box, Simplex, Sphere
 from nnef_dists.sampling.de_rule import interval_map, rule_1d, rule_2d, sinh_de, unit
 
@@ -54,7 +55,14 @@ NODES_CIRCLE = 256
 NODES_Z, NODES_PHI = 64, 96
 
 
-def quadrature_moments(family, eta, chunk_size: int = 256) -> dict:
+#: Largest share of the mass allowed at the integration limits (the outermost nodes
+#: with a finite integrand). Every eta of the built-in data configs has at most 4e-21
+#: there; an integral that diverges, or whose mass sits within float64 rounding of
+#: a limit, has 1e-4 or more (gamma with a = 0 or a = 0.01, measured).
+EDGE_LIMIT = 1e-10
+
+
+def quadrature_moments(family, eta, chunk_size: int = 256, strict: bool = True) -> dict:
     """Exact mu_T, cov_TT and log-partition of ``family`` at each row of eta.
 
     Args:
@@ -62,30 +70,51 @@ def quadrature_moments(family, eta, chunk_size: int = 256) -> dict:
         ``Sphere(2)``, ``Sphere(3)``, ``Simplex(2)`` or ``Simplex(3)``.
       eta: natural parameters, shape (N, k) with k = family.stat_dim.
       chunk_size: rows per compiled call (bounds memory).
+      strict: raise for eta whose integral diverges or cannot be resolved,
+        else return them flagged in ``rejected`` (with NaN moments).
 
     Returns:
       dict of float64 NumPy arrays: ``mu_T`` (N, k), ``cov_TT`` (N, k, k),
-      ``log_partition`` (N,).
+      ``log_partition`` (N,), ``edge_mass`` (N,), the share of the mass at
+      the integration limits, and ``rejected`` (N,) bool: a moment is not
+      finite or the edge mass is above EDGE_LIMIT (a normaliser that
+      diverges, or mass within float64 rounding of a limit).
 
     Raises:
-      ValueError: unsupported domain, eta of the wrong shape or outside the
-        natural parameter space, or a non-finite result.
+      FamilyError: eta of the wrong shape or outside the natural parameter
+        space, or (``strict``) an eta rejected as above.
+      ValueError: a domain quadrature does not support.
     """
     rule_for(family)  # fails early on an unsupported domain
     with jax.enable_x64(True):
         eta = _check_eta(family, eta)
         moments = _compiled(family)
         parts = [moments(chunk) for chunk in _chunks(eta, chunk_size)]
-        mu, cov, log_z = (np.concatenate(p)[: len(eta)] for p in zip(*parts, strict=True))
-    _check_finite(family, log_z, cov)
-    return {"mu_T": mu, "cov_TT": cov, "log_partition": log_z}
+        mu, cov, log_z, edge = (np.concatenate(p)[: len(eta)] for p in zip(*parts, strict=True))
+    finite = np.isfinite(log_z) & np.isfinite(mu).all(1) & np.isfinite(cov).all(axis=(1, 2))
+    rejected = ~finite | ~(edge <= EDGE_LIMIT)
+    if strict and rejected.any():
+        rows = np.flatnonzero(rejected)
+        raise FamilyError(
+            f"{family.name}: eta rows {rows[:5].tolist()} (of {rows.size}) are not "
+            "normalisable, or their mass lies within float64 rounding of a limit of the "
+            f"support (share at the limits {np.nanmax(edge[rows]):.2g}; eta {eta[rows[0]]})"
+        )
+    mu[rejected], cov[rejected], log_z[rejected] = np.nan, np.nan, np.nan
+    return {
+        "mu_T": mu,
+        "cov_TT": cov,
+        "log_partition": log_z,
+        "edge_mass": edge,
+        "rejected": rejected,
+    }
 
 
 # ---- compilation, checks and batching ------------------------------------------
 
 
 def _batch_moments(family, eta):
-    """eta (n, k) -> mu (n, k), cov (n, k, k), log partition (n,)."""
+    """eta (n, k) -> mu (n, k), cov (n, k, k), log partition (n,), edge mass (n,)."""
     rule = rule_for(family)
     return jax.vmap(lambda e: moments_from_nodes(*rule(e)))(eta)
 
@@ -103,27 +132,19 @@ def _compiled(family):
 
 
 def _check_eta(family, eta) -> np.ndarray:
-    """eta as float64 (N, k), or a ValueError naming the family."""
+    """eta as float64 (N, k), or a FamilyError naming the family."""
     eta = np.asarray(eta, dtype=np.float64)
     if eta.ndim != 2 or eta.shape[1] != family.stat_dim or len(eta) == 0:
-        raise ValueError(
+        raise FamilyError(
             f"{family.name}: eta must have shape (N, {family.stat_dim}), N > 0, got {eta.shape}"
         )
     bad = np.flatnonzero(~np.asarray(family.in_natural_space(jnp.asarray(eta))))
     if bad.size:
-        raise ValueError(
+        raise FamilyError(
             f"{family.name}: eta rows {bad[:5].tolist()} (of {bad.size}) are outside "
             "the natural parameter space"
         )
     return eta
-
-
-def _check_finite(family, log_z, cov) -> None:
-    bad = np.flatnonzero(~(np.isfinite(log_z) & np.isfinite(cov).all(axis=(1, 2))))
-    if bad.size:
-        raise ValueError(
-            f"{family.name}: quadrature gave non-finite moments at eta rows {bad[:5].tolist()}"
-        )
 
 
 def _chunks(eta, chunk_size):
@@ -138,14 +159,16 @@ def _chunks(eta, chunk_size):
     return np.split(padded, len(padded) // size)
 
 
-def moments_from_nodes(log_w, stats):
-    """Moments from nodes: log_w (M,), stats (M, k) -> mu (k,), cov (k, k), A ()."""
+def moments_from_nodes(log_w, stats, at_edge):
+    """Moments from nodes: log_w (M,), stats (M, k), at_edge (M,) bool ->
+    mu (k,), cov (k, k), A () and the share of the mass at the integration limits ()."""
     log_z = logsumexp(log_w)
     p = jnp.exp(log_w - log_z)
     mu = p @ stats
     centred = stats - mu
     cov = (centred * p[:, None]).T @ centred
-    return mu, 0.5 * (cov + cov.T), log_z
+    edge = jnp.sum(jnp.where(at_edge, p, 0.0))
+    return mu, 0.5 * (cov + cov.T), log_z, edge
 
 
 # ---- dispatch on the domain --------------------------------------------------
@@ -209,10 +232,10 @@ def _box_rule(family, eta):
 
 
 def _interval_rule(family, eta, lo, hi):
-    """1-D rule on (lo, hi): log_w (n,) and stats (n, k)."""
+    """1-D rule on (lo, hi): log_w (n,), stats (n, k), at an integration limit (n,)."""
     to_x, de, rescale = interval_map(lo, hi)
-    log_w, log_g, stats = rule_1d(lambda u: _node(family, eta, *to_x(u)), de, rescale)
-    return log_w + log_g, stats
+    log_w, log_g, stats, at_edge = rule_1d(lambda u: _node(family, eta, *to_x(u)), de, rescale)
+    return log_w + log_g, stats, at_edge
 
 
 def _simplex_rule(family, eta):
@@ -227,8 +250,8 @@ def _simplex_rule(family, eta):
             a, a_rest, log_da = unit(u)
             return _node(family, eta, jnp.stack([a, a_rest]), log_da)
 
-        log_w, log_g, stats = rule_1d(point, *rule)
-        return log_w + log_g, stats
+        log_w, log_g, stats, at_edge = rule_1d(point, *rule)
+        return log_w + log_g, stats, at_edge
 
     def point(u1, u2):
         (a, a_rest, log_da), (b, b_rest, log_db) = unit(u1), unit(u2)
@@ -241,7 +264,8 @@ def _simplex_rule(family, eta):
 def _sphere_rule(family, eta):
     """Fixed nodes of ``_sphere_nodes``."""
     x, log_w = _sphere_nodes(family.domain.d)
-    return jax.vmap(lambda xi, wi: _node(family, eta, xi, wi))(x, log_w)
+    log_w, stats = jax.vmap(lambda xi, wi: _node(family, eta, xi, wi))(x, log_w)
+    return log_w, stats, jnp.zeros(log_w.shape, bool)  # a closed surface: no limits
 
 
 def _sphere_nodes(d):
