@@ -97,12 +97,14 @@ def test_shapes_and_jit_vmap_grad(name, k):
 def test_fits_a_small_data_set_well_below_its_initial_loss(name):
     data = gamma_dataset(256, seed=2)
     splits = split_dataset(data, seed=0)
-    config = small_config(name, epochs=150, lr=3e-3, batch_size=64, patience=150)
+    weight = get_model(name).training_defaults["jacobian_weight"]
+    config = small_config(
+        name, epochs=150, lr=3e-3, batch_size=64, patience=150, loss="mse", jacobian_weight=weight
+    )
     model = build_model(
         config, 2, Normalization.from_data(splits["train"]["eta"], splits["train"]["mu_T"])
     )
     val = as_device_arrays(splits["val"])
-    weight = type(model).default_jacobian_weight
     before = float(batch_loss(model, val, "mse", weight)[0])
     history = fit(model, splits["train"], splits["val"], config, progress=False)
     after = float(batch_loss(model, val, "mse", weight)[0])

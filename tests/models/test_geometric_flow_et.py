@@ -40,7 +40,7 @@ def random_eta(n, spread, seed=1):
 def test_registered_with_its_options():
     cls = get_model("geometric_flow_et")
     assert cls.__name__ == "GeometricFlowET"
-    assert cls.provides == ("cov_TT",) and cls.default_jacobian_weight == 1.0
+    assert cls.provides == ("cov_TT",) and cls.training_defaults["jacobian_weight"] == 1.0
     with pytest.raises(ValueError, match="activation"):
         cls(K, NORM, rngs=nnx.Rngs(0), activation="no_such_function")
 

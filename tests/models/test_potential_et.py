@@ -40,7 +40,7 @@ def test_registered_with_its_options():
     cls = get_model("potential_et")
     assert cls.__name__ == "PotentialET"
     assert cls.provides == ("cov_TT", "log_partition", "eta_from_mu")
-    assert cls.default_jacobian_weight == 1.0
+    assert cls.training_defaults["jacobian_weight"] == 0.0
     with pytest.raises(ValueError, match="strong_convexity"):
         cls(K, NORM, rngs=nnx.Rngs(0), strong_convexity=0.0)
 

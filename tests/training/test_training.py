@@ -87,7 +87,15 @@ def test_a_nan_loss_stops_training_with_a_clear_message():
 def test_early_stopping_keeps_the_best_parameters():
     data = split_dataset(gamma_dataset(200, seed=3), seed=0)
     # a large learning rate without decay makes the validation loss wander
-    cfg = config(epochs=60, lr=0.05, patience=8, batch_size=16, warmup_epochs=0)
+    cfg = config(
+        epochs=60,
+        lr=0.05,
+        patience=8,
+        batch_size=16,
+        warmup_epochs=0,
+        loss="mse",
+        jacobian_weight=0.0,
+    )
     norm = Normalization.from_data(data["train"]["eta"], data["train"]["mu_T"])
     model = build_model(cfg, 2, norm)
     history = fit(model, data["train"], data["val"], cfg, progress=False)

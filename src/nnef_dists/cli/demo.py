@@ -5,7 +5,7 @@
    summary that says whether the reported error bars are honest:
    z = (mu_T - exact) / sqrt(diag(cov_TT) / ess) should have mean 0 and
    standard deviation 1.
-2. Trains ``potential_et`` (configs/train/potential_et.yaml) on it into
+2. Trains ``potential_et`` at its default settings on it into
    ``artifacts/demo/gamma_potential_et`` and prints its metrics on the test
    split against the closed form.
 3. Runs both CAVI examples (configs/cavi/*.yaml) with network providers,
@@ -27,7 +27,6 @@ import numpy as np
 
 CONFIG = Path("configs/data/gamma.yaml")
 OUTPUT = Path("data/demo/gamma.pkl")
-TRAIN_CONFIG = Path("configs/train/potential_et.yaml")
 MODEL_DIR = Path("artifacts/demo/gamma_potential_et")
 REPORT_DIR = Path("artifacts/demo")
 CAVI_CONFIGS = (Path("configs/cavi/normal_gamma.yaml"), Path("configs/cavi/polynomial_prior.yaml"))
@@ -72,7 +71,9 @@ def format_z_summary(family, z) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-points", type=int, default=2048, help="gamma eta to generate")
-    parser.add_argument("--epochs", type=int, default=150, help="most epochs of potential_et")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs of potential_et (default: from the data)"
+    )
 
 
 def run(args) -> None:
@@ -160,19 +161,18 @@ def write_report(table: str, examples) -> None:
     (REPORT_DIR / "report.md").write_text("\n".join(body) + "\n")
 
 
-def train_network(data, epochs: int) -> dict:
+def train_network(data, epochs: int | None) -> dict:
     """Train potential_et on the demo data (or reuse it); print and return its test metrics."""
     from nnef_dists.models import load_model
-    from nnef_dists.schema import read_yaml
     from nnef_dists.training import parse_train_config, train_and_save
     from nnef_dists.training.evaluate import evaluate, format_metrics
 
     if MODEL_DIR.exists():
         print(f"\nreusing {MODEL_DIR} (delete it to retrain)")
     else:
-        raw = read_yaml(TRAIN_CONFIG) | {"data": str(OUTPUT), "epochs": epochs}
-        config = parse_train_config(raw, source=str(TRAIN_CONFIG))
-        print(f"\ntraining potential_et on {OUTPUT} ({epochs} epochs at most)")
+        raw = {"model": "potential_et", "data": str(OUTPUT), "epochs": epochs}
+        config = parse_train_config(raw, source="nnef demo")
+        print(f"\ntraining potential_et on {OUTPUT} at the default settings")
         print(train_and_save(config, MODEL_DIR).splitlines()[0])
     metrics, _ = evaluate(load_model(MODEL_DIR), data, "test")
     print("\n" + format_metrics(metrics))

@@ -37,6 +37,7 @@ OVERRIDES = (
     "jacobian_weight",
     "patience",
     "num_devices",
+    "include_flagged",
 )
 
 
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--loss", choices=["mse", "noise_weighted"])
+    parser.add_argument("--loss", choices=["mse", "noise_weighted", "whitened"])
     parser.add_argument("--jacobian-weight", type=float, help="weight of the cov_TT term")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     parser.add_argument(
@@ -58,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="devices to split each minibatch's rows over (batch size a multiple of it); "
         "default: every GPU or TPU, one device on CPU, where splitting is slower",
+    )
+    parser.add_argument(
+        "--include-flagged",
+        action="store_true",
+        default=None,
+        help="train on the eta the generator flagged too (chains that did not mix)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite the model directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or tables")

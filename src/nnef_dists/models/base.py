@@ -99,13 +99,18 @@ class ETModel(nnx.Module):
 
     Class attributes:
       provides: the methods beyond mu_T that the model implements.
-      default_jacobian_weight: weight of the cov_TT term of the loss when the
-        training config does not set one (models built on Sigma use 1).
+      training_defaults: what the training fields ``loss``, ``jacobian_weight``
+        and ``hidden_sizes`` become when a config leaves them out
+        (``training.defaults``).
       Options: the dataclass of the model's options.
     """
 
     provides: ClassVar[tuple[str, ...]] = ()
-    default_jacobian_weight: ClassVar[float] = 0.0
+    training_defaults: ClassVar[dict] = {
+        "loss": "noise_weighted",
+        "jacobian_weight": 1.0,
+        "hidden_sizes": (64, 64),
+    }
     registry_name: ClassVar[str]
     Options: ClassVar[type] = NoOptions
 

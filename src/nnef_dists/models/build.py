@@ -9,7 +9,7 @@ from flax import nnx
 from nnef_dists.errors import ConfigError
 from nnef_dists.models.base import ETModel, Normalization
 from nnef_dists.models.registry import get_model
-from nnef_dists.schema import NON_EMPTY, POSITIVE_ENTRIES, at_least, checked
+from nnef_dists.schema import NON_EMPTY, OPTIONAL_NON_EMPTY, POSITIVE_ENTRIES, at_least, checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,14 +21,18 @@ class ModelSpec:
     """
 
     model: str = checked(NON_EMPTY)
-    hidden_sizes: tuple[int, ...] = checked(NON_EMPTY, POSITIVE_ENTRIES, default=(64, 64))
+    # None: the model's default (its training_defaults)
+    hidden_sizes: tuple[int, ...] | None = checked(
+        OPTIONAL_NON_EMPTY, POSITIVE_ENTRIES, default=None
+    )
     model_options: dict = field(default_factory=dict)  # model-specific constructor keywords
     seed: int = checked(at_least(0), default=0)  # initialisation (and, training, the run)
 
     def spec_dict(self) -> dict:
         """The ModelSpec fields only, as plain values (for config.yaml)."""
         out = {f.name: getattr(self, f.name) for f in fields(ModelSpec)}
-        return out | {"hidden_sizes": list(self.hidden_sizes)}
+        sizes = self.hidden_sizes or get_model(self.model).training_defaults["hidden_sizes"]
+        return out | {"hidden_sizes": list(sizes)}
 
 
 def build_model(spec: ModelSpec, eta_dim: int, normalization: Normalization) -> ETModel:
@@ -42,7 +46,7 @@ def build_model(spec: ModelSpec, eta_dim: int, normalization: Normalization) -> 
         return cls(
             eta_dim,
             normalization,
-            hidden_sizes=tuple(spec.hidden_sizes),
+            hidden_sizes=tuple(spec.hidden_sizes or cls.training_defaults["hidden_sizes"]),
             rngs=nnx.Rngs(spec.seed),
             **spec.model_options,
         )

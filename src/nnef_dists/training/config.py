@@ -18,7 +18,6 @@ from nnef_dists.schema import (
     POSITIVE,
     at_least,
     checked,
-    one_of,
     parse,
 )
 
@@ -27,13 +26,14 @@ from nnef_dists.schema import (
 class LoopConfig:
     """Optimiser, schedule, minibatches, early stopping and devices of one training run."""
 
-    epochs: int = checked(POSITIVE, default=300)
+    epochs: int | None = checked(OPTIONAL_POSITIVE, default=None)  # None: training.defaults
     lr: float = checked(POSITIVE, default=3e-3)  # peak learning rate
     batch_size: int = checked(POSITIVE, default=64)
     weight_decay: float = checked(OPTIONAL_NON_NEGATIVE, default=0.0)
     warmup_epochs: int = checked(at_least(0), default=5)
     clip_norm: float = checked(POSITIVE, default=1.0)
-    patience: int = checked(POSITIVE, default=50)  # epochs without a better validation loss
+    # epochs without a better validation loss; None: training.defaults
+    patience: int | None = checked(OPTIONAL_POSITIVE, default=None)
     seed: int = checked(at_least(0), default=0)  # shuffling (and whatever the caller seeds)
     # devices the minibatch rows are split over; None: one on CPU, every GPU or TPU
     num_devices: int | None = checked(OPTIONAL_POSITIVE, default=None)
@@ -45,9 +45,18 @@ class TrainConfig(ModelSpec, LoopConfig):
 
     data: str = checked(NON_EMPTY)
     output_dir: str | None = None  # default: artifacts/<data file stem>_<model>
-    loss: str = checked(one_of("mse", "noise_weighted"), default="mse")
+    # mse | noise_weighted | whitened (training.losses); None: the model's default
+    loss: str | None = checked(
+        (
+            (lambda v: v in (None, "mse", "noise_weighted", "whitened")),
+            "must be mse, noise_weighted or whitened",
+        ),
+        default=None,
+    )
     # weight of the cov_TT term; None: the model's default
     jacobian_weight: float | None = checked(OPTIONAL_NON_NEGATIVE, default=None)
+    # train on the eta the generator flagged too (chains that did not mix)
+    include_flagged: bool = False
 
 
 def parse_train_config(mapping, source: str = "<dict>") -> TrainConfig:

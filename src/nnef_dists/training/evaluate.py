@@ -147,10 +147,11 @@ def format_metrics(metrics: dict) -> str:
             f"{metrics['vs_targets']['rel_error'][j]:9.2e}"
         )
         if truth:
-            row += (
-                f" | {truth['rmse'][j]:13.4g} {truth['rel_error'][j]:9.2e} "
-                f"{truth['noise_floor'][j]:11.4g} {truth['ratio_to_noise_floor'][j]:6.2f}"
+            floor, ratio = truth["noise_floor"][j], truth["ratio_to_noise_floor"][j]
+            floor_cells = (
+                f"{floor:11.4g} {ratio:6.2f}" if floor > 0 else f"{'- (exact)':>11} {'-':>6}"
             )
+            row += f" | {truth['rmse'][j]:13.4g} {truth['rel_error'][j]:9.2e} {floor_cells}"
         lines.append(row)
     jac = metrics["jacobian"]
     against = jac.get("against", truth["source"] if truth else "targets")

@@ -12,15 +12,9 @@ import jax.numpy as jnp
 from nnef_dists import runtime
 from nnef_dists.models import ETModel
 from nnef_dists.training.config import TrainConfig
+from nnef_dists.training.defaults import resolve
 from nnef_dists.training.loop import History, fit_module
 from nnef_dists.training.losses import batch_loss
-
-
-def jacobian_weight(model: ETModel, config: TrainConfig) -> float:
-    """The config's weight of the cov_TT term, or the model's default."""
-    if config.jacobian_weight is None:
-        return type(model).default_jacobian_weight
-    return config.jacobian_weight
 
 
 def as_device_arrays(split: dict) -> dict:
@@ -34,7 +28,8 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
     Args:
       model: an ETModel whose Normalization comes from ``train``.
       train, val: data set dicts of the data set arrays (README: Data file) (N, ...).
-      config: TrainConfig (loss, jacobian_weight and the LoopConfig fields).
+      config: TrainConfig (loss, jacobian_weight and the LoopConfig fields; those
+        left out are resolved by ``training.defaults.resolve``).
       progress: show a progress bar over epochs.
 
     Raises:
@@ -42,10 +37,10 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
       ConfigError: the batch size (or n_train, if smaller) is not a multiple of the
         device count.
     """
-    weight = jacobian_weight(model, config)
+    config = resolve(config, train)
 
     def loss(module, batch):
-        return batch_loss(module, batch, config.loss, weight)[0]
+        return batch_loss(module, batch, config.loss, config.jacobian_weight)[0]
 
     return fit_module(
         model,
@@ -58,4 +53,4 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
     )
 
 
-__all__ = ["History", "as_device_arrays", "fit", "jacobian_weight"]
+__all__ = ["History", "as_device_arrays", "fit"]
