@@ -161,17 +161,22 @@ def test_polynomial_prior_fixed_point_and_elbo():
     np.testing.assert_allclose(res.elbo, hand, rtol=1e-10)
 
 
+def _box(lo, hi):
+    return lambda eta: jnp.all((eta >= lo) & (eta <= hi))
+
+
 def test_out_of_range_iterates_are_counted(problem):
     inside = run64(problem)
     rows = inside.trace.eta_y[: int(inside.num_iter) + 1]
     lo, hi = rows.min(0), rows.max(0)
-    boxed = dataclasses.replace(EXACT_Y, eta_range=(lo - 1e-9, hi + 1e-9))
+    boxed = dataclasses.replace(EXACT_Y, in_domain=_box(lo - 1e-9, hi + 1e-9))
     assert run64(problem, py=boxed).out_of_range.tolist() == [0, 0]
     # a box holding only the start of y: every later iterate is out of range
     start = np.asarray(problem.eta_y0)
-    small = dataclasses.replace(EXACT_Y, eta_range=(start - 1e-9, start + 1e-9))
+    small = dataclasses.replace(EXACT_Y, in_domain=_box(start - 1e-9, start + 1e-9))
     res = run64(problem, py=small)
     assert res.out_of_range.tolist() == [0, int(res.num_iter)]
+    assert res.fallbacks.tolist() == [0, 0]  # no fallback: the provider answered out there
     assert res.trace.out_of_range[0].tolist() == [False, False]
     np.testing.assert_allclose(res.eta_y, inside.eta_y)  # counted, not changed
 

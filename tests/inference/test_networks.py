@@ -7,6 +7,7 @@ from nnef_dists.families import get_family
 from nnef_dists.families.config import family_entry
 from nnef_dists.inference import providers
 from nnef_dists.inference.networks import covering_box, train_network
+from nnef_dists.models import load_model
 from nnef_dists.sampling.config import eta_range_entry
 
 
@@ -34,7 +35,8 @@ def test_train_network_gives_a_provider_on_the_box(tmp_path):
     train_network(gamma, lo, hi, tmp_path / "gamma", num_points=512, epochs=50)
     assert (tmp_path / "gamma_data.pkl").exists()
     provider = providers.network(tmp_path / "gamma")
-    box_lo, box_hi = provider.eta_range
+    domain = load_model(tmp_path / "gamma").domain
+    box_lo, box_hi = domain.lo, domain.hi
     assert np.all(box_lo >= lo) and np.all(box_hi <= hi)
     assert np.all(box_lo < lo + 0.1) and np.all(box_hi > hi - 0.1)
     eta = np.array([2.0, -2.0], np.float32)  # Gamma(3, 2): E[x] = 1.5

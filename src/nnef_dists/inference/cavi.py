@@ -47,7 +47,7 @@ class CAVITrace(NamedTuple):
       elbo: (max_iter + 1,), NaN throughout without both log-partitions.
       delta: (max_iter + 1,) change of each sweep (NaN at the start).
       out_of_range: (max_iter + 1, 2) bool, eta_x / eta_y outside the x / y
-        provider's eta_range.
+        provider's domain (``Provider.in_domain``).
     """
 
     eta_x: jax.Array
@@ -68,10 +68,11 @@ class CAVIResult(NamedTuple):
       diverged: () bool, whether a non-finite sweep stopped the loop.
       elbo: () the ELBO at the last iterate (NaN without log-partitions).
       out_of_range: (2,) int32, how many iterates of eta_x (1..num_iter) and
-        eta_y (0..num_iter) lie outside the x and y provider's eta_range: the
-        provider answers there, extrapolations for a network, fed the
-        iteration. (eta_x0 is flagged in the trace but not counted: x is
-        updated first, so the answer at eta_x0 only enters the first ELBO.)
+        eta_y (0..num_iter) lie outside the x and y provider's domain: there
+        a network extrapolates, or its fallback answers. (eta_x0 is flagged
+        in the trace but not counted: x is updated first, so the answer at
+        eta_x0 only enters the first ELBO.)
+      fallbacks: (2,) int32, those of them answered by the provider's fallback.
       trace: the CAVITrace.
     """
 
@@ -84,6 +85,7 @@ class CAVIResult(NamedTuple):
     diverged: jax.Array
     elbo: jax.Array
     out_of_range: jax.Array
+    fallbacks: jax.Array
     trace: CAVITrace
 
 
@@ -231,6 +233,7 @@ def cavi(
     # The start is row 0 of the same loop body, so each provider is traced once.
     end = jax.lax.while_loop(keep_going, sweeps.sweep, sweeps.start(eta_x0, eta_y0, max_iter))
     num_iter = jnp.maximum(end.t - 1, 0)
+    outside = jnp.sum(end.trace.out_of_range.at[0, 0].set(False), axis=0, dtype=jnp.int32)
     return CAVIResult(
         eta_x=end.eta_x,
         eta_y=end.eta_y,
@@ -240,6 +243,7 @@ def cavi(
         converged=(end.delta <= tol) & ~end.diverged,
         diverged=end.diverged,
         elbo=end.trace.elbo[num_iter],
-        out_of_range=jnp.sum(end.trace.out_of_range.at[0, 0].set(False), axis=0, dtype=jnp.int32),
+        out_of_range=outside,
+        fallbacks=outside * jnp.array([px.fallback is not None, py.fallback is not None]),
         trace=end.trace,
     )

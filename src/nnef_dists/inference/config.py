@@ -91,6 +91,11 @@ class ProviderConfig:
         ((lambda v: v is None or len(v) > 0), "must not be empty"), default=None
     )
     sampling: SamplingConfig | None = None
+    # network only: who answers outside the model's training domain: exact (the
+    # default), mc, or none (the network extrapolates)
+    fallback: str | None = checked(
+        ((lambda v: v in (None, "exact", "mc", "none")), "must be exact, mc or none"), default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ def _check_provider(provider: ProviderConfig, where: str) -> None:
         raise ConfigError(f"{where}.model: missing; a network provider needs a model directory")
     if provider.kind != "network" and provider.model is not None:
         raise ConfigError(f"{where}.model: only a network provider takes a model directory")
+    if provider.kind != "network" and provider.fallback is not None:
+        raise ConfigError(f"{where}.fallback: only a network provider takes a fallback")
     if provider.kind != "mc" and provider.sampling is not None:
         raise ConfigError(f"{where}.sampling: only an mc provider takes sampling settings")
     if provider.sampling is not None and provider.sampling.method == "quadrature":

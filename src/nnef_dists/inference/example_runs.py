@@ -5,10 +5,11 @@ each solve the example of the config (``examples``); ``run_example`` returns
 the posterior means and variances of mu and tau of both with their
 differences, and for normal_gamma the closed-form fixed point too, with the
 sweeps, ELBO, extrapolated iterates and time of each run. A network
-provider whose model directory is missing is trained first (``train=True``:
-mlp_et on quadrature data over the box of the exact-provider iterates,
-``networks.train_network``); otherwise it is an error naming the command
-that trains it.
+provider whose model directory is missing is trained first (unless
+``train=False``: then it is an error naming the command that trains it):
+mlp_et on quadrature data over the box of the exact-provider iterates
+(``networks.train_network``). A network answers inside its training domain,
+its fallback (the config's ``fallback``, exact by default) outside it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def build_provider(spec: ProviderConfig, family, where: str, source: str) -> pro
     if not (directory / CONFIG_FILE).exists():
         raise ConfigError(
             f"{source}: {where}.model: no trained model at {directory}; train it with "
-            f"`nnef cavi --config {source} --train-missing`"
+            f"`nnef cavi --config {source}` (without --no-train)"
         )
     try:
         model = load_model(directory)
@@ -64,7 +65,8 @@ def build_provider(spec: ProviderConfig, family, where: str, source: str) -> pro
             f"{source}: {where}.model: {directory} was trained on {model.family.name}, "
             f"this provider needs {family.name}"
         )
-    return providers.network(model)
+    fallback = {None: "exact", "none": None}.get(spec.fallback, spec.fallback)
+    return providers.network(model, fallback=fallback)
 
 
 def run_cavi(problem: ex.Problem, px, py, solver, seed: int, float64: bool) -> dict:
@@ -139,7 +141,8 @@ def report(config, problem, names, runs, closed_form) -> str:
         "sweeps": [int(r.num_iter) for r in results],
         "converged": [bool(r.converged) for r in results],
         "diverged": [bool(r.diverged) for r in results],
-        "out of range (x, y)": [tuple(int(n) for n in r.out_of_range) for r in results],
+        "out of domain (x, y)": [tuple(int(n) for n in r.out_of_range) for r in results],
+        "fallbacks (x, y)": [tuple(int(n) for n in r.fallbacks) for r in results],
         "seconds (compiled)": [r["seconds"] for r in runs],
         "seconds (1st call)": [r["seconds_first"] for r in runs],
     }
@@ -153,7 +156,7 @@ def report(config, problem, names, runs, closed_form) -> str:
     return "\n".join(lines)
 
 
-def run_example(config_path, train: bool = False) -> dict:
+def run_example(config_path, train: bool = True) -> dict:
     """Run a CAVI config: dict(problem, names, runs, summaries, closed_form, report).
 
     ``summaries`` holds the posterior summaries of the run and of the

@@ -2,18 +2,21 @@
 
 Every provider has the same interface (``Provider``): a pure function
 ``mu_T(eta (k,), key) -> (k,)``, an optional ``log_partition(eta (k,)) -> ()``
-(needed for the ELBO), an optional box ``eta_range`` outside which its answers
-are extrapolations, and a name. Three kinds:
+(needed for the ELBO), an optional ``in_domain(eta) -> bool`` outside which
+its own answers are extrapolations, an optional ``fallback`` provider that
+answers there instead, and a name. Three kinds:
 
 - ``exact(family)``: the family's ground truth (``sampling.exact_functions``):
   the closed form where the family has one, else the adaptive quadrature rule
   traced as a pure JAX function, so the CAVI loop stays one compiled program
   on CPU, GPU or TPU: about 1e-12 relative in float64 (run under
   ``jax.enable_x64(True)`` with float64 inputs), float32 rounding otherwise.
-- ``network(dir)``: a trained model directory (``load_model``); the model's
-  own log_partition where it has one (e.g. potential_et, whose learned A is
-  defined up to an additive constant), and the training data's eta box as
-  ``eta_range``.
+- ``network(dir, fallback=...)``: a trained model directory (``load_model``),
+  trusted inside its training domain (``models.domain``); outside it the
+  fallback answers (``"exact"``: the family's closed form or quadrature,
+  ``"mc"``: HMC, or any provider), or without one the network extrapolates.
+  The model's own log_partition where it has one (e.g. potential_et, whose
+  learned A is defined up to an additive constant).
 - ``mc(family, config)``: batched HMC/NUTS (``sampling.mcmc.mcmc_local``) at
   each call, with the key that CAVI passes (a fresh one per iteration).
 """
@@ -25,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nnef_dists.errors import ConfigError
 from nnef_dists.families import ExponentialFamily
@@ -46,9 +49,11 @@ class Provider:
       name: e.g. 'exact:gamma', 'network:mlp_et', 'mc:gaussian_1d'.
       stat_dim: k, the number of sufficient statistics.
       mu_T: (eta (k,), key) -> (k,); deterministic providers ignore the key.
+        A provider with a fallback answers from it outside its domain.
       log_partition: eta (k,) -> () or None when the provider has none.
-      eta_range: (lo (k,), hi (k,)) NumPy arrays, or None: the box where the
-        provider's answers are not extrapolations.
+      in_domain: eta (k,) -> bool scalar, where its own answers are not
+        extrapolations; None: everywhere.
+      fallback: the Provider that answers outside the domain, or None.
       needs_key: whether mu_T uses its key (stochastic estimates).
     """
 
@@ -56,15 +61,15 @@ class Provider:
     stat_dim: int
     mu_T: Callable
     log_partition: Callable | None = None
-    eta_range: tuple | None = None
+    in_domain: Callable | None = None
+    fallback: Provider | None = None
     needs_key: bool = False
 
     def outside(self, eta):
-        """Whether eta (k,) lies outside ``eta_range``: a bool scalar (False without one)."""
-        if self.eta_range is None:
+        """Whether eta (k,) lies outside the domain: a bool scalar (False without one)."""
+        if self.in_domain is None:
             return jnp.zeros((), bool)
-        lo, hi = self.eta_range
-        return jnp.any((eta < lo) | (eta > hi))
+        return ~self.in_domain(eta)
 
 
 def _cached(build):
@@ -102,24 +107,58 @@ def exact(family: ExponentialFamily) -> Provider:
     )
 
 
-def network(model: str | Path | LoadedModel) -> Provider:
+def network(model: str | Path | LoadedModel, fallback: str | Provider | None = None) -> Provider:
     """A trained ET network: a model directory (README: Model directories) or a LoadedModel.
 
+    Args:
+      model: the model directory or LoadedModel.
+      fallback: who answers outside the model's training domain: ``"exact"``
+        (``exact(family)``: closed form or quadrature), ``"mc"`` (``mc(family)``),
+        a Provider, or None (the network extrapolates; CAVI counts those iterates).
+
     ``log_partition`` is the model's where it provides one (potential_et:
-    learned up to an additive constant, so the ELBO is too); ``eta_range`` is
-    the box of its training eta, outside which CAVI counts iterates as
-    extrapolations.
+    learned up to an additive constant, so the ELBO is too).
+
+    Raises:
+      ConfigError: an unknown fallback, or one the model's family cannot give.
     """
     if not isinstance(model, LoadedModel):
         model = load_model(model)
     where = f"@{model.directory}" if model.directory is not None else ""
+    own = model.log_partition if "log_partition" in model.provides else None
+    backup = _fallback(model, fallback)
+
+    def mu_T(eta, key=None):
+        if backup is None:
+            return model.mu_T(eta)
+        return jax.lax.cond(
+            model.in_domain(eta), model.mu_T, lambda e: backup.mu_T(e, key).astype(eta.dtype), eta
+        )
+
     return Provider(
-        name=f"network:{model.name}{where}",
+        name=f"network:{model.name}{where}" + (f"+{backup.name}" if backup else ""),
         stat_dim=int(model.record["eta_dim"]),
-        mu_T=lambda eta, key=None: model.mu_T(eta),
-        log_partition=model.log_partition if "log_partition" in model.provides else None,
-        eta_range=None if model.eta_range is None else tuple(map(np.asarray, model.eta_range)),
+        mu_T=mu_T,
+        log_partition=own,
+        in_domain=model.in_domain if model.domain is not None else None,
+        fallback=backup,
+        needs_key=backup is not None and backup.needs_key,
     )
+
+
+def _fallback(model: LoadedModel, fallback) -> Provider | None:
+    if fallback is None or isinstance(fallback, Provider):
+        return fallback
+    if fallback not in ("exact", "mc"):
+        raise ConfigError(
+            f"providers.network: fallback must be exact, mc or a Provider, got {fallback!r}"
+        )
+    if model.family is None:
+        raise ConfigError(
+            f"{model.directory}: the model does not record its family, so it has no {fallback} "
+            "fallback"
+        )
+    return exact(model.family) if fallback == "exact" else mc(model.family)
 
 
 @_cached

@@ -6,7 +6,6 @@ from functools import cached_property
 from pathlib import Path
 
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from nnef_dists.errors import ConfigError, ModelDirError
@@ -14,6 +13,7 @@ from nnef_dists.families.config import FamilyConfig
 from nnef_dists.models.base import ETModel, Normalization
 from nnef_dists.models.build import ModelSpec, build_model
 from nnef_dists.models.directory import CONFIG_FILE, read_config, restore_state
+from nnef_dists.models.domain import TrainingDomain
 from nnef_dists.schema import parse
 
 #: Method -> jnp.vectorize signature, for the functions a loaded model exposes.
@@ -36,20 +36,18 @@ def model_record(
     Args:
       family: the data config's ``ef:`` mapping of the training data, or None.
       stat_labels: one label per statistic, or None.
-      train_eta: (N, k) the training inputs; their per-coordinate min and max
-        are the box ``eta_range`` outside which the model extrapolates.
+      train_eta: (N, k) the training inputs, whose ``TrainingDomain`` is kept:
+        outside it the model extrapolates.
       extra: further entries (the training config, ...).
     """
-    eta_range = None
-    if train_eta is not None:
-        eta_range = [np.min(train_eta, 0).tolist(), np.max(train_eta, 0).tolist()]
+    domain = None if train_eta is None else TrainingDomain.fit(train_eta).to_dict()
     return {
         "model": type(model).registry_name,
         "eta_dim": int(model.norm.eta.mean.shape[0]),
         "architecture": spec.spec_dict(),
         "family": family,
         "stat_labels": list(stat_labels) if stat_labels is not None else None,
-        "eta_range": eta_range,
+        "domain": domain,
         "normalization": model.norm.to_dict(),
         **extra,
     }
@@ -79,7 +77,9 @@ class LoadedModel:
     Attributes:
       name: registry name of the model; module: the nnx module;
       record (config.yaml as a dict), directory, stat_labels;
-      eta_range: (lo (k,), hi (k,)) of the training eta, or None;
+      domain: the ``TrainingDomain`` of the training eta, or None;
+      in_domain: eta (..., k) -> bool (...): inside the training domain
+        (everywhere True without one);
       family: the ExponentialFamily of the data, built on first use (None when
         not recorded); mu_T and the other functions never need it.
       mu_T, jacobian: eta (..., k) -> (..., k) and (..., k, k); and where the
@@ -95,17 +95,27 @@ class LoadedModel:
         self.directory = Path(directory) if directory is not None else None
         self.name = self.record["model"]
         self.stat_labels = self.record.get("stat_labels")
-        bounds = self.record.get("eta_range")
-        self.eta_range = tuple(np.asarray(b, np.float32) for b in bounds) if bounds else None
+        domain = self.record.get("domain")
+        self.domain = TrainingDomain.from_dict(domain) if domain else None
         self.provides = ("mu_T", "jacobian", *type(self.module).provides)
         graphdef, state = nnx.split(self.module)
         for method in self.provides:
             setattr(self, method, _vectorized(graphdef, state, method))
 
+    def in_domain(self, eta):
+        """Whether each eta (..., k) lies where the model was trained: bool (...,)."""
+        if self.domain is None:
+            return jnp.ones(jnp.shape(eta)[:-1], bool)
+        return self.domain.contains(eta)
+
     @cached_property
     def family(self):
+        """The data's family, its module looked for beside the model directory too."""
         family = self.record.get("family")
-        return FamilyConfig(**family).build() if family else None
+        if not family:
+            return None
+        folders = (self.directory.parent,) if self.directory is not None else ()
+        return FamilyConfig(**family).build(search=folders)
 
     def __getattr__(self, name):
         if name in SIGNATURES:
