@@ -23,7 +23,7 @@ LAYERS = [
     {"data"},
     {"models"},
     {"training"},
-    {"inference", "flows"},
+    {"inference", "flows", "fit"},
     {"cli", "generate_data", "models.*.train"},  # commands, and their python -m aliases
 ]
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60

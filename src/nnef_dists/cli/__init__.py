@@ -1,6 +1,6 @@
 """The ``nnef`` command: one parser, a subcommand per module, one error boundary (README: Commands).
 
-    nnef generate | train | evaluate | cavi | cde train|infer|coverage | demo
+    nnef generate | train | evaluate | fit | cavi | cde train|infer|coverage | demo
     nnef --version
 
 Each command module of this package exposes ``add_arguments(parser)`` and
@@ -25,6 +25,7 @@ COMMANDS = {
     "generate": "generate a data set from a YAML data config",
     "train": "train an ET network on a data set",
     "evaluate": "score a trained ET network on a data set",
+    "fit": "from T(x) to a trusted moment map: generate, train, evaluate, refine",
     "cavi": "run a CAVI example config (configs/cavi)",
     "cde": "conditional density estimation with normalising flows (CSV files)",
     "demo": "the whole pipeline on a small built-in default",

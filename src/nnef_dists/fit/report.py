@@ -1,0 +1,68 @@
+"""The report of ``nnef fit``: report.md and heldout_error.png in the model directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from nnef_dists.atomic import atomic_file  # noqa: E402
+from nnef_dists.models.directory import METRICS_FILE  # noqa: E402
+from nnef_dists.training.evaluate import format_metrics  # noqa: E402
+
+
+def summary(state: dict, labels: list) -> str:
+    """One line per round: eta, the held-out error per statistic, target met."""
+    width = max(12, *(len(label) + 2 for label in labels))
+    head = f"{'round':>6} {'eta':>7} " + "".join(f"{label:>{width}}" for label in labels)
+    lines = [f"held-out {state['measure']} per statistic (target {state['target']:g}):", head]
+    for r in state["rounds"]:
+        cells = "".join(f"{e:>{width}.3g}" for e in r["errors"])
+        lines.append(f"{r['round']:>6} {r['num_eta']:>7} {cells}  {'met' if r['met'] else ''}")
+    return "\n".join(lines)
+
+
+def write(out: Path, state: dict, family) -> None:
+    """report.md (the rounds, then the final model's test metrics) and heldout_error.png."""
+    labels = family.stat_labels()
+    metrics = json.loads((out / METRICS_FILE).read_text())
+    met = state["rounds"][-1]["met"]
+    verdict = "met" if met else "NOT met: more rounds (max_rounds), points or epochs may help"
+    body = [
+        f"# nnef fit: {family.name}",
+        "",
+        f"Target {verdict}.",
+        "",
+        "```",
+        summary(state, labels),
+        "",
+        format_metrics(metrics),
+        "```",
+        "",
+        "![held-out error per round](heldout_error.png)",
+        "",
+        "![predicted against exact](predicted_vs_exact.png)"
+        if (out / "predicted_vs_exact.png").exists()
+        else "",
+    ]
+    with atomic_file(out / "report.md", "w") as handle:
+        handle.write("\n".join(body) + "\n")
+    _plot(out / "heldout_error.png", state, labels)
+
+
+def _plot(path: Path, state: dict, labels: list) -> None:
+    rounds = [r["round"] for r in state["rounds"]]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for j, label in enumerate(labels):
+        ax.semilogy(rounds, [r["errors"][j] for r in state["rounds"]], "-o", label=label)
+    ax.axhline(state["target"], color="grey", ls=":", label="target")
+    ax.set(xlabel="round", ylabel=f"held-out {state['measure']}", xticks=rounds)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_file(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
