@@ -1,9 +1,10 @@
-"""Every ET model on the same data, scored against the truth.
+"""Every ET model at its default training settings, on the same data, scored against the truth.
 
 For each case (a family and how its data were made) a data set is generated
 once (kept under artifacts/bench/data/), every registered model is trained on
-it with its configs/train/<model>.yaml (data and output replaced), and the
-test-split metrics are printed in one table:
+it as ``nnef train --model M --data D`` does, with no other setting (--set
+overrides a field for every model), and the test-split metrics are printed
+in one table:
 
 - error against the truth: the worst statistic's relative error (RMSE / RMS
   of the truth) and, for HMC data, its ratio to the noise floor (the RMSE of
@@ -12,12 +13,16 @@ test-split metrics are printed in one table:
 - Jacobian: median relative Frobenius error of d mu / d eta against the exact
   cov_TT, and the share of test points where it is symmetric PSD;
 - training time, and predictions per second (jitted mu_T on 100,000 eta,
-  compiled beforehand).
+  compiled beforehand);
+- for models with eta_from_mu, on quadrature data: the inverse against the
+  true eta of the test split, |eta_from_mu(mu_T exact) - eta| / |eta| (median
+  and 99th percentile), and inversions per second (jitted and vmapped, on
+  100,000 mu, compiled beforehand).
 
 The truth is the closed form (gamma, multivariate_normal_tril, laplace_product)
 or quadrature (polynomial, p = 4).
 
-    python benchmarks/models.py [--num-points 8192] [--epochs 300] [--models a,b]
+    python benchmarks/models.py [--num-points 8192] [--epochs N] [--models a,b]
         [--cases gamma-hmc,...] [--set lr=1.0e-3 --set hidden_sizes=[128,128] ...]
 """
 
@@ -38,7 +43,7 @@ import jax
 import numpy as np
 import yaml
 
-from nnef_dists.data import load_metadata, parse_data_config
+from nnef_dists.data import load_dataset, load_metadata, parse_data_config, split_dataset
 from nnef_dists.data.generate import run as generate
 from nnef_dists.models import BUILTIN_MODELS, load_model
 from nnef_dists.training import parse_train_config
@@ -67,6 +72,14 @@ CASES = {
     "laplace_product-quadrature": ("laplace_product", {"sampling": {"method": "quadrature"}}),
     "polynomial_p4-quadrature": ("polynomial", {"sampling": {"method": "quadrature"}}),
 }
+#: The cases of the README's table.
+DEFAULT_CASES = (
+    "gamma-hmc",
+    "laplace_product-hmc",
+    "mvn_tril_d2-hmc",
+    "polynomial_p4-quadrature",
+    "gamma-quadrature",
+)
 PREDICT_BATCH = 100_000
 
 
@@ -106,9 +119,27 @@ def predictions_per_second(model_dir: Path, k: int) -> float:
     return PREDICT_BATCH / min(times)
 
 
+def inverse_metrics(model_dir: Path, data: Path) -> dict:
+    """eta_from_mu of the exact mu_T of the test split against the true eta, and its speed."""
+    model = load_model(model_dir)
+    test = split_dataset(load_dataset(data), model.record["architecture"]["seed"])["test"]
+    mu = jax.numpy.asarray(test["mu_T"], jax.numpy.float32)  # exact: quadrature data
+    inverse = jax.jit(model.eta_from_mu)
+    back = np.asarray(inverse(mu), np.float64)
+    rel = np.linalg.norm(back - test["eta"], axis=1) / np.linalg.norm(test["eta"], axis=1)
+    many = jax.numpy.resize(mu, (PREDICT_BATCH, mu.shape[1]))
+    jax.block_until_ready(inverse(many))
+    start = time.perf_counter()
+    jax.block_until_ready(inverse(many))
+    return {
+        "median": float(np.median(rel)),
+        "p99": float(np.quantile(rel, 0.99)),
+        "per_second": PREDICT_BATCH / (time.perf_counter() - start),
+    }
+
+
 def train_one(case: str, data: Path, model: str, epochs: int | None, settings: dict) -> dict:
-    raw = yaml.safe_load((ROOT / "configs" / "train" / f"{model}.yaml").read_text())
-    raw.update(settings, data=str(data))
+    raw = {"model": model, "data": str(data), **settings}
     if epochs is not None:  # a longer cosine schedule: stop early only at its end
         raw["epochs"] = raw["patience"] = epochs
     config = parse_train_config(raw, source=model)
@@ -116,6 +147,8 @@ def train_one(case: str, data: Path, model: str, epochs: int | None, settings: d
     train_and_save(config, output, force=True, progress=False)
     metrics = json.loads((output / "metrics.json").read_text())
     metrics["predictions_per_second"] = predictions_per_second(output, len(metrics["stat_labels"]))
+    if case.endswith("-quadrature") and "round_trip" in metrics:
+        metrics["inverse"] = inverse_metrics(output, data)
     metrics["config"] = dataclasses.asdict(config)
     return metrics
 
@@ -134,10 +167,14 @@ def row(case: str, model: str, m: dict) -> str:
     ratio = max(truth["ratio_to_noise_floor"])
     ratio_text = f"{ratio:6.2f}" if np.isfinite(ratio) else f"{'-':>6}"
     jac = m["jacobian"]
+    inv = m.get("inverse")
+    inverse = (
+        f"{inv['median']:8.1e} {inv['p99']:8.1e} {inv['per_second']:8.2g}" if inv else f"{'':26}"
+    )
     return (
         f"{case:>27} {model:>18} | {rel:9.2e} {ratio_text} | {jac['rel_error_median']:8.2e} "
         f"{100 * jac['fraction_symmetric_psd']:5.1f} | {m['training']['epochs_run']:6d} "
-        f"{m['training']['seconds']:7.1f} | {m['predictions_per_second']:10.3g}"
+        f"{m['training']['seconds']:7.1f} | {m['predictions_per_second']:10.3g} | {inverse}"
     )
 
 
@@ -146,7 +183,7 @@ def main() -> None:
     parser.add_argument("--num-points", type=int, default=8192)
     parser.add_argument("--epochs", type=int, help="override every model's epochs")
     parser.add_argument("--models", default=",".join(BUILTIN_MODELS))
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=", ".join(CASES))
     parser.add_argument(
         "--set",
         action="append",
@@ -159,12 +196,14 @@ def main() -> None:
     settings = dict(parse_setting(text) for text in args.set)
     header = (
         f"{'case (family-data)':>27} {'model':>18} | {'rel err':>9} {'/floor':>6} | "
-        f"{'jac err':>8} {'PSD %':>5} | {'epochs':>6} {'train s':>7} | {'pred/s':>10}"
+        f"{'jac err':>8} {'PSD %':>5} | {'epochs':>6} {'train s':>7} | {'pred/s':>10} | "
+        f"{'inv med':>8} {'inv p99':>8} {'inv/s':>8}"
     )
     print(f"{args.num_points} eta per data set, 80/10/10 split; metrics on the test split")
     if settings:
         print(f"every model's training config with {settings}")
-    print("rel err and /floor: the worst statistic; /floor only for HMC data\n")
+    print("rel err and /floor: the worst statistic; /floor only for HMC data")
+    print("inv: eta_from_mu(exact mu_T) against the true eta, relative, on quadrature data\n")
     print(header)
     print("-" * len(header), flush=True)
     summary = {}
@@ -174,13 +213,29 @@ def main() -> None:
         for model in args.models.split(","):
             results[model] = train_one(case, data, model, args.epochs, settings)
             print(row(case, model, results[model]), flush=True)
-        key = "ratio_to_noise_floor" if case.endswith("-hmc") else "rel_error"
-        best = min(results, key=lambda name: max(results[name]["vs_truth"][key]))
-        summary[case] = (best, max(results[best]["vs_truth"][key]), key)
-    print("\nbest model per case (the targets: HMC data, error at most 0.5 x the noise floor;")
-    print("quadrature data of 1-D families, relative error below 1e-3):")
-    for case, (best, value, key) in summary.items():
-        print(f"  {case:>27}: {best:>18}  {key} {value:.3g}")
+        summary[case] = case_summary(case, results)
+    print("\nper case (the targets: on HMC data the best model at most 0.5 x the noise floor,")
+    print("every model at most 1.5 x, potential_et within 1.2 x of the best; on quadrature")
+    print("data of a 1-D family, relative error below 1e-3; the inverse within 1e-2 median,")
+    print("5e-2 p99, at 1e5 eta per second or more):")
+    for case, line in summary.items():
+        print(f"  {case:>27}: {line}")
+
+
+def case_summary(case: str, results: dict) -> str:
+    """One line: the best model, the worst, potential_et against the best, the slowest."""
+    key = "ratio_to_noise_floor" if case.endswith("-hmc") else "rel_error"
+    error = {name: max(m["vs_truth"][key]) for name, m in results.items()}
+    best, worst = min(error, key=error.get), max(error, key=error.get)
+    seconds = {name: m["training"]["seconds"] for name, m in results.items()}
+    slowest = max(seconds, key=seconds.get)
+    line = (
+        f"{key} best {best} {error[best]:.3g}, worst {worst} {error[worst]:.3g}; "
+        f"slowest {slowest} {seconds[slowest]:.0f} s"
+    )
+    if "potential_et" in error:
+        line += f"; potential_et / best {error['potential_et'] / error[best]:.2f}"
+    return line
 
 
 if __name__ == "__main__":
