@@ -1,0 +1,54 @@
+"""training.defaults.resolve: what the fields a config leaves out become, for a training split."""
+
+import numpy as np
+import pytest
+
+from nnef_dists.models import BUILTIN_MODELS, get_model
+from nnef_dists.training import parse_train_config
+from nnef_dists.training.defaults import MAX_EPOCHS, MIN_EPOCHS, TARGET_STEPS, resolve
+
+
+def split(n, exact=False):
+    """A training split of n eta (only its size and its ess matter here)."""
+    ess = np.full((n, 2), np.inf if exact else 500.0)
+    return {"eta": np.zeros((n, 2)), "ess": ess}
+
+
+def config(**fields):
+    return parse_train_config({"model": "mlp_et", "data": "x.pkl"} | fields)
+
+
+@pytest.mark.parametrize(
+    ("n", "epochs"),
+    [
+        (6554, 1471),  # 102 minibatches of 64: ceil(150000 / 102)
+        (100_000, MIN_EPOCHS),  # 1562 minibatches: 96 epochs, raised to the minimum
+        (200, MAX_EPOCHS),  # 3 minibatches: 50000 epochs, capped
+    ],
+)
+def test_epochs_scale_with_the_data_within_bounds(n, epochs):
+    resolved = resolve(config(), split(n))
+    assert resolved.epochs == epochs
+    assert resolved.patience == epochs  # the whole run
+    if MIN_EPOCHS < epochs < MAX_EPOCHS:  # about TARGET_STEPS optimiser steps
+        assert abs(epochs * (n // 64) - TARGET_STEPS) < n // 64
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
+def test_the_model_defaults_fill_what_is_left_out(name):
+    defaults = get_model(name).training_defaults
+    resolved = resolve(config(model=name), split(1000))
+    assert resolved.loss == defaults["loss"]
+    assert resolved.jacobian_weight == defaults["jacobian_weight"]
+    assert resolved.hidden_sizes == tuple(defaults["hidden_sizes"])
+
+
+def test_exact_targets_are_fitted_in_the_fisher_metric():
+    assert resolve(config(), split(1000, exact=True)).loss == "whitened"
+
+
+def test_what_the_config_sets_is_kept():
+    fields = {"epochs": 7, "patience": 3, "loss": "mse", "jacobian_weight": 0.0}
+    resolved = resolve(config(hidden_sizes=[8], **fields), split(1000, exact=True))
+    assert (resolved.epochs, resolved.patience, resolved.loss) == (7, 3, "mse")
+    assert resolved.jacobian_weight == 0.0 and resolved.hidden_sizes == (8,)
