@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,35 +18,10 @@ from nnef_dists.registry import import_user_module
 from nnef_dists.sampling import quadrature_moments
 
 nnef_fit = alias("fit")
-#: A generalised gamma with T(x) = [log x, x^2] on x > 0, written as a user would.
-FAMILY = textwrap.dedent(
-    """\
-    from dataclasses import dataclass
-    from functools import cached_property
-
-    import jax.numpy as jnp
-
-    from nnef_dists.families import ExponentialFamily
-
-
-    @dataclass(frozen=True)
-    class Nakagami(ExponentialFamily):
-        x_shape: tuple = (1,)
-
-        @cached_property
-        def stat_shapes(self):
-            return {"log_x": (1,), "x2": (1,)}
-
-        def _compute_stats(self, x):
-            return {"log_x": jnp.log(x), "x2": x**2}
-
-        def x_bounds(self):
-            return jnp.zeros(self.x_shape), jnp.full(self.x_shape, jnp.inf)
-
-        def eta_bounds(self):
-            return {"log_x": (-1.0, jnp.inf), "x2": (-jnp.inf, 0.0)}
-    """
-)
+ROOT = Path(__file__).resolve().parents[2]
+#: The example family of configs/fit/, T(x) = [log x, x^2] on x > 0, written as a user
+#: would; copied under another module name into a folder of the test's own.
+FAMILY = (ROOT / "configs" / "fit" / "nakagami.py").read_text()
 CONFIG = textwrap.dedent(
     """\
     ef: {{name: "nakagami_user:Nakagami"}}

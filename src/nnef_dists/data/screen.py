@@ -60,26 +60,32 @@ def screen(results: dict, eta: np.ndarray, transitions: int, grid) -> tuple[dict
     return rows, report, _warnings(counts, n, grid.num_drawn)
 
 
+#: count -> (what is counted, what it means), for the warnings.
+WARNINGS = {
+    "grid_points_outside_natural_space": (
+        "grid points",
+        "fell outside the natural parameter space and were redrawn: the eta ranges reach beyond it",
+    ),
+    "eta_rejected_not_normalisable": (
+        "eta",
+        "were rejected and left out of the data: their density is not normalisable (or its "
+        "mass sits at a limit of the support); narrow the eta ranges or give the family "
+        "eta_bounds",
+    ),
+    "eta_flagged": (
+        "eta",
+        "are flagged (chains that did not mix: R-hat, ESS, divergences; listed in the "
+        "metadata) and training leaves them out; more warm-up or samples, or narrower eta "
+        "ranges, may help",
+    ),
+}
+
+
 def _warnings(counts: dict, n: int, drawn: int) -> list:
+    """A line for each count above WARN_SHARE of what it counts (grid points drawn, or eta)."""
     lines = []
-    outside = counts["grid_points_outside_natural_space"]
-    if outside > WARN_SHARE * drawn:
-        lines.append(
-            f"{outside} of {drawn} grid points ({outside / drawn:.0%}) fell outside the natural "
-            "parameter space and were redrawn: the eta ranges reach beyond it"
-        )
-    if counts.get("eta_rejected_not_normalisable", 0) > WARN_SHARE * n:
-        bad = counts["eta_rejected_not_normalisable"]
-        lines.append(
-            f"{bad} of {n} eta ({bad / n:.0%}) were rejected and left out of the data: their "
-            "density is not normalisable (or its mass sits at a limit of the support); narrow "
-            "the eta ranges or give the family eta_bounds"
-        )
-    if counts.get("eta_flagged", 0) > WARN_SHARE * n:
-        bad = counts["eta_flagged"]
-        lines.append(
-            f"{bad} of {n} eta ({bad / n:.0%}) are flagged (chains that did not mix: R-hat, ESS, "
-            "divergences; listed in the metadata) and training leaves them out; more warm-up "
-            "or samples, or narrower eta ranges, may help"
-        )
+    for key, (what, means) in WARNINGS.items():
+        bad, total = counts.get(key, 0), drawn if what == "grid points" else n
+        if bad > WARN_SHARE * total:
+            lines.append(f"{bad} of {total} {what} ({bad / total:.0%}) {means}")
     return lines
