@@ -43,8 +43,11 @@ def test_the_model_defaults_fill_what_is_left_out(name):
     assert resolved.hidden_sizes == tuple(defaults["hidden_sizes"])
 
 
-def test_exact_targets_are_fitted_in_the_fisher_metric():
-    assert resolve(config(), split(1000, exact=True)).loss == "whitened"
+@pytest.mark.parametrize(
+    ("name", "loss"), [("mlp_et", "mse"), ("potential_et", "whitened"), ("glow_et", "whitened")]
+)
+def test_exact_targets_have_their_own_loss(name, loss):
+    assert resolve(config(model=name), split(1000, exact=True)).loss == loss
 
 
 def test_what_the_config_sets_is_kept():

@@ -99,15 +99,16 @@ class ETModel(nnx.Module):
 
     Class attributes:
       provides: the methods beyond mu_T that the model implements.
-      training_defaults: what the training fields ``loss``, ``jacobian_weight``
-        and ``hidden_sizes`` become when a config leaves them out
-        (``training.defaults``).
+      training_defaults: what the training fields ``loss`` (``exact_loss`` for
+        exact targets), ``jacobian_weight`` and ``hidden_sizes`` become when a
+        config leaves them out (``training.defaults``).
       Options: the dataclass of the model's options.
     """
 
     provides: ClassVar[tuple[str, ...]] = ()
     training_defaults: ClassVar[dict] = {
         "loss": "noise_weighted",
+        "exact_loss": "mse",
         "jacobian_weight": 1.0,
         "hidden_sizes": (64, 64),
     }

@@ -8,17 +8,19 @@ resolved here, when the size of the training split is known:
   [MIN_EPOCHS, MAX_EPOCHS]: 1500 epochs for 6,554 training eta in minibatches
   of 64. Measured on 8192 HMC eta of gamma: the error against the truth kept
   falling up to 1500 epochs (glu_et: 1.31, 0.74, 0.39 x the noise floor at
-  300, 600, 1500), while a model took at most about 2 minutes on 2 CPU cores;
+  300, 600, 1500); a model takes 40 s to 6.5 min on 2 CPU cores, the most
+  for the Jacobian-weighted models at k >= 4 (README: Default training settings);
 - patience: the whole run (the learning rate decays on a cosine to the end,
   where the best epochs come; the best parameters are kept anyway);
-- loss: for exact targets (quadrature, ess = inf) ``whitened``, the error in
-  the Fisher metric, which is also the error of the inverse eta_from_mu
-  (potential_et on gamma: relative error 4.6e-3 against 7.7e-3 for mse, the
-  inverse 2.7e-3 against 1.3e-2); for MCMC targets the model's own;
-- loss, jacobian_weight, hidden_sizes: the model's own ``training_defaults``
-  (the residual networks fit the noise-weighted residuals and the cov_TT
-  term, which halved their error on HMC data; potential_et fits mu_T alone,
-  with three hidden layers; see ``ETModel.training_defaults``).
+- loss, jacobian_weight, hidden_sizes: the model's own ``training_defaults``,
+  with ``exact_loss`` for exact targets (quadrature, ess = inf): ``whitened``,
+  the error in the Fisher metric, for the models whose inverse eta_from_mu or
+  Sigma matters (its error is the inverse's; potential_et on gamma: relative
+  error 4.6e-3 against 7.7e-3 for mse, the inverse 2.7e-3 against 1.3e-2),
+  ``mse`` for the residual networks (mlp_et on gamma: 5.5e-4 against 1.3e-2
+  for whitened). On MCMC targets the residual networks fit the noise-weighted
+  residuals and the cov_TT term, which halved their error; potential_et fits
+  mu_T alone, with three hidden layers (``ETModel.training_defaults``).
 
 Every resolved value is stored with the model (config.yaml, ``training:``).
 """
@@ -48,7 +50,7 @@ def resolve(config: TrainConfig, train: dict) -> TrainConfig:
         config,
         epochs=epochs,
         patience=config.patience or epochs,
-        loss=config.loss or ("whitened" if exact else defaults["loss"]),
+        loss=config.loss or defaults["exact_loss" if exact else "loss"],
         jacobian_weight=(
             defaults["jacobian_weight"]
             if config.jacobian_weight is None

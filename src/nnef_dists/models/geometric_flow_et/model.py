@@ -85,7 +85,12 @@ class GeometricFlowET(ETModel):
     """
 
     provides = ("cov_TT",)
-    training_defaults = {"loss": "mse", "jacobian_weight": 1.0, "hidden_sizes": (64, 64)}
+    training_defaults = {
+        "loss": "mse",
+        "exact_loss": "whitened",
+        "jacobian_weight": 1.0,
+        "hidden_sizes": (64, 64),
+    }
     Options = GeometricFlowOptions
 
     def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:

@@ -176,7 +176,12 @@ class GlowET(ETModel):
 
     provides = ("eta_from_mu",)
     # the cov_TT term (autodiff through the flow) made training about 5 times as slow
-    training_defaults = {"loss": "mse", "jacobian_weight": 0.0, "hidden_sizes": (64, 64)}
+    training_defaults = {
+        "loss": "mse",
+        "exact_loss": "whitened",
+        "jacobian_weight": 0.0,
+        "hidden_sizes": (64, 64),
+    }
     Options = GlowOptions
 
     def build(self, hidden_sizes, rngs: nnx.Rngs) -> None:
