@@ -2,7 +2,7 @@
 
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,36 +11,10 @@ from nnef_dists.errors import ConfigError
 from nnef_dists.families import family_class
 from nnef_dists.registry import import_user_module
 
-FAMILY = textwrap.dedent(
-    """\
-    from dataclasses import dataclass
-    from functools import cached_property
-
-    import jax.numpy as jnp
-
-    from nnef_dists.families import ExponentialFamily
-
-
-    @dataclass(frozen=True)
-    class HalfLine(ExponentialFamily):
-        x_shape: tuple = (1,)
-
-        @cached_property
-        def stat_shapes(self):
-            return {"x": (1,)}
-
-        def _compute_stats(self, x):
-            return {"x": x}
-
-        def x_bounds(self):
-            return jnp.zeros(self.x_shape), jnp.full(self.x_shape, jnp.inf)
-
-        def eta_bounds(self):
-            return {"x": (-jnp.inf, 0.0)}
-    """
-)
+#: The user families of tests/families/user_family.py, copied as a module of a user's folder.
+FAMILY = (Path(__file__).parent / "user_family.py").read_text()
 CONFIG = """\
-ef: {{name: "{module}:HalfLine"}}
+ef: {{name: "{module}:Exponential"}}
 grid: {{num_points: 6, eta_range: {{x: [-3.0, -0.5]}}, batch_size: 6}}
 sampling: {{method: quadrature}}
 output: {output}
