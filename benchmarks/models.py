@@ -24,6 +24,11 @@ or quadrature (polynomial, p = 4).
 
     python benchmarks/models.py [--num-points 8192] [--epochs N] [--models a,b]
         [--cases gamma-hmc,...] [--set lr=1.0e-3 --set hidden_sizes=[128,128] ...]
+        [--reuse]
+
+--reuse scores the models an earlier run left under artifacts/bench/models
+again (their training time is the earlier run's) instead of training them:
+for measuring a change to prediction or inversion alone.
 """
 
 from __future__ import annotations
@@ -138,13 +143,16 @@ def inverse_metrics(model_dir: Path, data: Path) -> dict:
     }
 
 
-def train_one(case: str, data: Path, model: str, epochs: int | None, settings: dict) -> dict:
+def train_one(
+    case: str, data: Path, model: str, epochs: int | None, settings: dict, reuse: bool
+) -> dict:
     raw = {"model": model, "data": str(data), **settings}
     if epochs is not None:  # a longer cosine schedule: stop early only at its end
         raw["epochs"] = raw["patience"] = epochs
     config = parse_train_config(raw, source=model)
     output = OUT / "models" / f"{data.stem}_{model}"
-    train_and_save(config, output, force=True, progress=False)
+    if not (reuse and (output / "metrics.json").exists()):
+        train_and_save(config, output, force=True, progress=False)
     metrics = json.loads((output / "metrics.json").read_text())
     metrics["predictions_per_second"] = predictions_per_second(output, len(metrics["stat_labels"]))
     if case.endswith("-quadrature") and "round_trip" in metrics:
@@ -192,6 +200,9 @@ def main() -> None:
         help="override a training config field for every model, e.g. --set lr=1.0e-3 "
         "--set hidden_sizes=[128,128] (VALUE is read as YAML)",
     )
+    parser.add_argument(
+        "--reuse", action="store_true", help="score the models of an earlier run, untrained"
+    )
     args = parser.parse_args()
     settings = dict(parse_setting(text) for text in args.set)
     header = (
@@ -202,6 +213,8 @@ def main() -> None:
     print(f"{args.num_points} eta per data set, 80/10/10 split; metrics on the test split")
     if settings:
         print(f"every model's training config with {settings}")
+    if args.reuse:
+        print("models of an earlier run reused where there (train s: that run's)")
     print("rel err and /floor: the worst statistic; /floor only for HMC data")
     print("inv: eta_from_mu(exact mu_T) against the true eta, relative, on quadrature data\n")
     print(header)
@@ -211,7 +224,7 @@ def main() -> None:
         data = make_data(case, args.num_points)
         results = {}
         for model in args.models.split(","):
-            results[model] = train_one(case, data, model, args.epochs, settings)
+            results[model] = train_one(case, data, model, args.epochs, settings, args.reuse)
             print(row(case, model, results[model]), flush=True)
         summary[case] = case_summary(case, results)
     print("\nper case (the targets: on HMC data the best model at most 0.5 x the noise floor,")

@@ -154,6 +154,35 @@ def test_eta_from_mu_solves_for_sharp_parameters_far_out():
     assert err.max() <= 1e-4, err.max()
 
 
+def test_batched_inverse_agrees_with_eta_from_mu_and_sets_slow_rows_apart():
+    """Against eta_from_mu row by row, and against mu itself: the batched ``inverse``.
+
+    The sharply curved model of the test above, anchors from 64 eta near the
+    data: 150 mu near the data (converged after the steps every row takes)
+    and 50 at 30 standard deviations, left to the groups of slow rows: 200 /
+    SLOW_SHARE = 25 rows per group of further damped steps, 200 / SLOW_SHARE^2
+    = 3 per group of safeguarded ones, so they pass through several. Both solve the same
+    convex problem: near the data they agree in eta to the float32 limit of
+    ``test_eta_from_mu_inverts_mu_T``; far out eta is ill-conditioned
+    (measured: 1.5e-4 apart), so there, as in the test above, mu_T of the
+    answers is compared with mu, to 1e-4.
+    """
+    model = perturbed_model(seed=3, noise=5.0)
+    eta = jnp.concatenate([random_eta(150, 1.0, seed=8), random_eta(50, 30.0, seed=9)])
+
+    @nnx.jit
+    def both(m, e):
+        mu = jax.vmap(m.mu_T)(e)
+        batched = m.inverse(random_eta(64, 1.0, seed=10))(mu)
+        return mu, batched, jax.vmap(m.eta_from_mu)(mu), jax.vmap(m.mu_T)(batched)
+
+    mu, batched, one_by_one, mu_back = both(model, eta)
+    scale = np.maximum(np.abs(np.asarray(one_by_one[:150])), NORM.eta.scale)
+    assert np.max(np.abs(np.asarray(batched[:150] - one_by_one[:150])) / scale) <= 1e-4
+    err = np.abs(np.asarray(mu_back - mu)) / np.maximum(np.abs(mu), NORM.mu.scale)
+    assert err.max() <= 1e-4, err.max()
+
+
 def test_eta_from_mu_derivatives_are_implicit(model):
     """Against the inverse function theorem: d eta_from_mu / d mu = cov_TT(eta)^-1.
 

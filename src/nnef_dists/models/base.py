@@ -88,7 +88,8 @@ class ETModel(nnx.Module):
     ``__post_init__``) and implement ``build`` (the layers) and ``mu_T``;
     where the model has them, they also implement ``cov_TT`` (its own
     covariance network or Hessian, used by the Jacobian loss instead of
-    autodiff of ``mu_T``), ``log_partition`` and ``eta_from_mu``.
+    autodiff of ``mu_T``), ``log_partition`` and ``eta_from_mu``; a model
+    whose inverse is iterative overrides ``inverse`` too.
 
     Args:
       eta_dim: k, the dimension of eta and of mu_T.
@@ -138,6 +139,15 @@ class ETModel(nnx.Module):
         if "cov_TT" in self.provides:
             return self.cov_TT(eta)
         return jax.jacfwd(self.mu_T)(eta)
+
+    def inverse(self, anchors=None):
+        """eta_from_mu for a batch: a function mu (N, k) -> eta (N, k).
+
+        anchors (M, k): eta near the likely answers (the training eta), which
+        an iterative inverse may start from; whatever it needs of them is
+        computed here, once for all the mu it is then called on.
+        """
+        return jax.vmap(self.eta_from_mu)
 
     def __call__(self, eta: jax.Array) -> jax.Array:
         return self.mu_T(eta)

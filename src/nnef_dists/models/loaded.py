@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -24,6 +25,9 @@ SIGNATURES = {
     "log_partition": "(k)->()",
     "eta_from_mu": "(k)->(k)",
 }
+#: Rows per vectorised chunk of eta_from_mu: bounds the memory of an iterative
+#: inverse (its (rows, anchors) search) and the rows that wait on a slow one.
+INVERSE_CHUNK = 2048
 #: The entries a config.yaml of an ET network must have.
 REQUIRED = ("model", "eta_dim", "architecture", "normalization")
 
@@ -101,6 +105,9 @@ class LoadedModel:
         graphdef, state = nnx.split(self.module)
         for method in self.provides:
             setattr(self, method, _vectorized(graphdef, state, method))
+        if "eta_from_mu" in self.provides:
+            anchors = None if self.domain is None else self.domain.points
+            self.eta_from_mu = _inverse(graphdef, state, anchors)
 
     def in_domain(self, eta):
         """Whether each eta (..., k) lies where the model was trained: bool (...,)."""
@@ -133,6 +140,25 @@ def _vectorized(graphdef, state, method: str):
     fn.__name__ = method
     fn.__doc__ = f"{method} of the loaded model, vectorised over leading axes."
     return fn
+
+
+def _inverse(graphdef, state, anchors):
+    def eta_from_mu(mu):
+        module = nnx.merge(graphdef, state)
+        mu = jnp.asarray(mu)
+        rows = mu.reshape(-1, mu.shape[-1])
+        n = len(rows)
+        chunk = min(INVERSE_CHUNK, max(n, 1))
+        padded = jnp.concatenate([rows, jnp.broadcast_to(rows[-1:], (-n % chunk, rows.shape[1]))])
+        solve = module.inverse(None if anchors is None else jnp.asarray(anchors, mu.dtype))
+        eta = jax.lax.map(solve, padded.reshape(-1, chunk, rows.shape[1]))
+        return eta.reshape(-1, rows.shape[1])[:n].reshape(mu.shape)
+
+    eta_from_mu.__doc__ = (
+        "eta_from_mu of the loaded model, mu (..., k) -> eta (..., k), in chunks of "
+        "INVERSE_CHUNK rows, started from the training eta kept with the model."
+    )
+    return eta_from_mu
 
 
 def load_model(directory) -> LoadedModel:

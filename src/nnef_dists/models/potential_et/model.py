@@ -40,6 +40,7 @@ import numpy as np
 from flax import nnx
 
 from nnef_dists.models.base import ETModel
+from nnef_dists.models.potential_et import inverse
 from nnef_dists.models.registry import register_model
 
 #: Fixed multipliers g of the raw parameters behind W_z = (g V)^2 and M, each divided
@@ -56,17 +57,30 @@ class PotentialOptions:
     """The options of potential_et.
 
     Attributes:
-      newton_steps: most damped Newton iterations of ``eta_from_mu``.
+      newton_steps: most Newton iterations of ``eta_from_mu`` from the best
+        of its anchors, each damped by 1 / (1 + lambda) while the Newton
+        decrement lambda exceeds 1/4 (the damped Newton method of
+        self-concordant functions; full steps near the solution); the
+        batched ``inverse`` gives every mu 3 of them, then sets the slow ones
+        apart (``models/potential_et/inverse.py``).
+      rescue_steps: most safeguarded iterations after those, for the mu not
+        yet converged: each evaluates the Newton step and
+        ``damping_levels`` - 1 Levenberg-Marquardt steps at once and takes
+        the least damped one that satisfies the Armijo condition.
+      newton_tol: converged once a full Newton step in x is at most
+        newton_tol * (1 + max|x|) (the error left is of the order of its
+        square; a final Newton step follows).
+      damping_levels: candidate steps per rescue iteration: the Newton step
+        and n - 1 Levenberg-Marquardt steps -(H + lam I)^-1 grad with lam
+        from 1e-6 max eig(H) up by factors of 4 (the last ones are short
+        gradient steps, so some candidate decreases the objective wherever
+        the gradient is not zero).
+      anchors: size of the default cloud of starting points of
+        ``eta_from_mu`` (eta_mean + eta_scale * z, z fixed standard normal
+        draws), used when no anchors are given.
       strong_convexity: c, the fixed floor of hess F in the scaled
         coordinates: cov_TT(eta) >= c diag(w)^2 everywhere, which keeps A
         strongly convex and eta_from_mu well posed for any mu.
-      newton_tol: ``eta_from_mu`` stops early once a Newton step in x is at
-        most newton_tol * (1 + max|x|).
-      damping_levels: candidate steps per Newton iteration, all evaluated at
-        once: the Newton step and n - 1 Levenberg-Marquardt steps
-        -(H + lam I)^-1 grad with lam from 1e-6 max eig(H) up by factors of 4
-        (the last ones are short gradient steps, so some candidate decreases
-        the objective wherever the gradient is not zero).
       output_init: sqrt(sum a) at initialisation, the size of G against the
         quadratic; small, so F starts near 0.5 |x|^2.
       input_gain: fixed multiplier of W_x x + b (divided out of the initial
@@ -78,10 +92,12 @@ class PotentialOptions:
         (k = 9); 16 beat 8 on both, and training was stable up to lr 3e-2.
     """
 
-    newton_steps: int = 30
-    strong_convexity: float = 1e-3
-    newton_tol: float = 1e-6
+    newton_steps: int = 16
+    rescue_steps: int = 30
+    newton_tol: float = 1e-3
     damping_levels: int = 24
+    anchors: int = 512
+    strong_convexity: float = 1e-3
     output_init: float = 0.3
     input_gain: float = 16.0
 
@@ -90,8 +106,10 @@ class PotentialOptions:
             raise ValueError("strong_convexity must be positive")
         if float(self.input_gain) <= 0:
             raise ValueError("input_gain must be positive")
-        if int(self.newton_steps) < 0 or int(self.damping_levels) < 1:
-            raise ValueError("newton_steps must be >= 0 and damping_levels >= 1")
+        if min(int(self.newton_steps), int(self.rescue_steps)) < 0:
+            raise ValueError("newton_steps and rescue_steps must be >= 0")
+        if min(int(self.damping_levels), int(self.anchors)) < 1:
+            raise ValueError("damping_levels and anchors must be >= 1")
 
 
 @register_model("potential_et")
@@ -174,23 +192,33 @@ class PotentialET(ETModel):
         # Copy the lower triangle up: exactly symmetric (averaging is not, under fused FMAs).
         return jnp.where(jnp.tri(self.eta_dim, dtype=bool), H, H.T)
 
+    def inverse(self, anchors: jax.Array | None = None):
+        """eta_from_mu for a batch, mu (N, k) -> eta (N, k), started from anchors (M, k).
+
+        anchors default to the cloud of ``options.anchors`` eta around
+        eta_mean; their gradients and Hessians are computed here, once. The
+        rows that converge slowly are set apart (``inverse.solve_rows``).
+        """
+        F, starts = self._frozen_potential(), self._anchors(anchors)
+
+        def solve(mu):
+            x = inverse.solve_rows(F, jax.vmap(self._lin)(mu), starts, self._solver_options)
+            return jax.vmap(self._polished)(mu, x)
+
+        return solve
+
     def eta_from_mu(self, mu: jax.Array) -> jax.Array:
-        """The eta with mu_T(eta) = mu: argmin_eta A(eta) - mu . eta, by damped Newton.
+        """The eta with mu_T(eta) = mu: argmin_eta A(eta) - mu . eta, by Newton's method.
 
         Newton runs in the scaled coordinates x (where hess F >= c I is well
-        scaled), starting from x = 0 (eta = eta_mean). Each iteration
-        evaluates, all at once, the Newton step and Levenberg-Marquardt steps
-        of increasing damping (``damping_levels``), and takes the least
-        damped one that satisfies the Armijo condition, else the candidate
-        with the lowest objective if it decreases it: far from the data the
-        Hessian of the ICNN may not describe its gradient (a full Newton step
-        can overshoot along a direction of low curvature), and the damping
-        shortens those directions first. It stops after ``newton_steps``
-        iterations or once a step is below ``newton_tol``. The iterations see
-        the parameters and mu through stop_gradient; a final full Newton step
-        is differentiable, which gives the implicit-function derivatives
-        (d eta / d mu = cov_TT^-1, and likewise for the parameters) at the
-        solution, so the method works under jax.grad, jit and vmap.
+        scaled) on f(x) = lin . x + F(x), lin = (mu_mean - mu) / w, from the
+        best of the default anchors (``models/potential_et/inverse.py``; a
+        LoadedModel starts from the training eta, ``inverse``). The
+        iterations see the parameters and mu through stop_gradient; a final
+        full Newton step is differentiable, which gives the implicit-function
+        derivatives (d eta / d mu = cov_TT^-1, and likewise for the
+        parameters) at the solution, so the method works under jax.grad, jit
+        and vmap (under vmap the anchors are prepared once for the batch).
 
         Accuracy: the iterations reach the minimiser to round-off (with the
         model and mu in float64 the round trip eta -> mu_T -> eta_from_mu is
@@ -202,50 +230,37 @@ class PotentialET(ETModel):
         30), and the same float32 mu solved in float64 has errors of the same
         order.
         """
+        F, lin = self._frozen_potential(), self._lin(mu)
+        x = inverse.refine(F, lin, self._anchors().start(lin), self._solver_options)
+        return self._polished(mu, x)
+
+    @property
+    def _solver_options(self) -> inverse.SolverOptions:
+        o = self.options
+        return inverse.SolverOptions(o.newton_steps, o.rescue_steps, o.newton_tol, o.damping_levels)
+
+    def _frozen_potential(self):
+        """F with the parameters through stop_gradient."""
+        graphdef, state = nnx.split(self)
+        return nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state)).potential
+
+    def _lin(self, mu: jax.Array) -> jax.Array:
+        """A(eta) - mu . eta = lin . x + F(x) + const: lin = (mu_mean - mu) / w (k,)."""
+        norm = self.norm
+        return jax.lax.stop_gradient((norm.mu.mean - mu) / norm.congruent_scale)
+
+    def _anchors(self, anchors: jax.Array | None = None) -> inverse.Anchors:
+        norm = self.norm
+        if anchors is None:
+            z = np.random.default_rng(0).standard_normal((self.options.anchors, self.eta_dim))
+            anchors = norm.eta.mean + norm.eta.scale * jnp.asarray(z, norm.eta.mean.dtype)
+        x = jax.lax.stop_gradient(jax.vmap(self._scaled)(jnp.asarray(anchors)))
+        return inverse.Anchors.at(self._frozen_potential(), x)
+
+    def _polished(self, mu: jax.Array, x: jax.Array) -> jax.Array:
+        """eta after one Newton step from x outside stop_gradient: implicit-function derivatives."""
         norm = self.norm
         w = norm.congruent_scale
-        graphdef, state = nnx.split(self)
-        frozen = nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state))
-        # A(eta) - mu . eta = lin . x + F(x) + const, with lin = (mu_mean - mu) / w.
-        lin = jax.lax.stop_gradient((norm.mu.mean - mu) / w)
-        objective = lambda x: lin @ x + frozen.potential(x)
-        dtype = lin.dtype
-        # Damping factors relative to the largest eigenvalue: 0 (Newton), then 1e-6 * 4^j.
-        factors = jnp.concatenate(
-            [
-                jnp.zeros(1, dtype),
-                1e-6 * 4.0 ** jnp.arange(self.options.damping_levels - 1, dtype=dtype),
-            ]
-        )
-        slack = 16 * jnp.finfo(dtype).eps
-
-        def newton(carry):
-            i, x, _ = carry
-            f0, g = jax.value_and_grad(objective)(x)
-            H = jax.hessian(frozen.potential)(x)
-            lam, Q = jnp.linalg.eigh(0.5 * (H + H.T))
-            lam = jnp.maximum(lam, jnp.finfo(dtype).tiny + slack * jnp.max(jnp.abs(lam)))
-            g_q = Q.T @ g
-            # Candidate steps (n, k): -(H + f max(lam) I)^-1 g.
-            steps = -(g_q / (lam + factors[:, None] * lam[-1])) @ Q.T
-            fs = jax.vmap(lambda d: objective(x + d))(steps)
-            # Armijo, with room for float round-off in f near the minimum.
-            tol = slack * (jnp.abs(lin @ x) + jnp.abs(f0 - lin @ x) + 1.0)
-            ok = fs <= f0 + 1e-4 * (steps @ g) + tol
-            best = jnp.argmin(fs)
-            pick = jnp.where(jnp.any(ok), jnp.argmax(ok), best)
-            step = jnp.where(jnp.any(ok) | (fs[best] < f0), steps[pick], jnp.zeros_like(x))
-            x_new = x + step
-            size = jnp.max(jnp.abs(step)) / (1.0 + jnp.max(jnp.abs(x_new)))
-            return i + 1, x_new, size
-
-        def not_done(carry):
-            i, _, size = carry
-            return (i < self.options.newton_steps) & (size > self.options.newton_tol)
-
-        x0 = jnp.zeros_like(lin)
-        _, x, _ = jax.lax.while_loop(not_done, newton, (0, x0, jnp.asarray(np.inf, dtype)))
-        # One Newton step outside stop_gradient: implicit-function derivatives.
-        g = (norm.mu.mean - mu) / w + jax.grad(self.potential)(x)
-        x = x - jnp.linalg.solve(jax.hessian(self.potential)(x), g)
+        grad_F, H = inverse.gradient_and_hessian(self.potential, x)
+        x = x - jnp.linalg.solve(H, (norm.mu.mean - mu) / w + grad_F)
         return norm.eta.mean + x / w
