@@ -9,6 +9,7 @@ import numpy as np
 
 from nnef_dists.atomic import atomic_directory, check_output
 from nnef_dists.data import load_dataset, load_metadata, meta_path, split_dataset
+from nnef_dists.data.dataset import check_trainable
 from nnef_dists.models import LoadedModel, Normalization, build_model, model_record
 from nnef_dists.models.directory import write_model
 from nnef_dists.training.config import TrainConfig
@@ -43,9 +44,9 @@ def train_and_save(config: TrainConfig, output: Path, force=False, progress=True
     data = load_dataset(config.data)
     family, labels, flagged = data_provenance(config.data)
     excluded = 0 if config.include_flagged else len(flagged)
-    if excluded:
-        keep = np.setdiff1d(np.arange(len(data["eta"])), flagged)
-        data = {name: value[keep] for name, value in data.items()}
+    keep = np.setdiff1d(np.arange(len(data["eta"])), flagged if excluded else [])
+    data = {name: value[keep] for name, value in data.items()}
+    check_trainable(data, str(config.data), rows=keep)
     splits = split_dataset(data, config.seed)
     config = resolve(config, splits["train"])
     normalization = Normalization.from_data(splits["train"]["eta"], splits["train"]["mu_T"])
