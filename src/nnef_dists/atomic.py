@@ -14,7 +14,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from nnef_dists.errors import OutputExistsError
+from nnef_dists.errors import ConfigError, OutputExistsError
 
 
 @contextmanager
@@ -39,10 +39,28 @@ def atomic_file(path, mode: str = "wb"):
             os.remove(tmp)
 
 
-def check_output(path, force: bool) -> None:
-    """Raise OutputExistsError when ``path`` exists and ``force`` is not set."""
-    if Path(path).exists() and not force:
+def check_output(path, force: bool, reads=()) -> None:
+    """Raise, before any work, when ``path`` is not an output a command may write.
+
+    OutputExistsError: ``path`` exists and ``force`` is not set. ConfigError:
+    ``path`` is or lies inside one of ``reads``, the folders the command only
+    reads (a model directory); or its folder cannot be written (the nearest
+    existing folder above it is not writable, or is a file).
+    """
+    path = Path(path)
+    for folder in reads:
+        if path.resolve().is_relative_to(Path(folder).resolve()):
+            raise ConfigError(
+                f"{path}: inside {folder}, which this command only reads; choose an output "
+                "outside it"
+            )
+    if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists; use --force to overwrite it")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path}: cannot write there: {parent} is not a writable folder")
 
 
 @contextmanager

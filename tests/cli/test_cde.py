@@ -38,11 +38,11 @@ def test_infer_modes_write_the_documented_columns(problem):
     rows = _rows(out)
     assert rows[0] == ["feature_idx", "sample_idx", "p0", "p1"]
     assert len(rows) == 1 + 200 * 3 and rows[4][:2] == ["1", "0"]
-    assert main(["infer", *model, *common, "--out", out, "--mode", "stats"]) == 0
+    assert main(["infer", *model, *common, "--out", out, "--mode", "stats", "--force"]) == 0
     rows = _rows(out)
     assert rows[0] == ["feature_idx", "stat", "p0", "p1"]
     assert [r[1] for r in rows[1:3]] == ["mean", "std"] and float(rows[2][2]) > 0
-    argv = ["infer", *model, *common, "--out", out, "--mode", "quantiles"]
+    argv = ["infer", *model, *common, "--out", out, "--mode", "quantiles", "--force"]
     assert main([*argv, "--quantiles-list", "0.1,0.9", "--samples", "200"]) == 0
     rows = _rows(out)
     assert rows[0] == ["feature_idx", "quantile", "p0", "p1"] and len(rows) == 1 + 400
@@ -57,6 +57,33 @@ def test_coverage_prints_a_table_and_plots(problem, capsys):
     out = capsys.readouterr().out
     assert "radius" in out and "0.900" in out and "p-value" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_infer_overwrites_nothing_without_force_and_never_the_model(problem, capsys):
+    """The model's own params.msgpack, even with --force; an existing CSV without it;
+    a path under a file: each refused in the first second, nothing written."""
+    root, common = problem
+    params = root / "model" / "params.msgpack"
+    before = params.read_bytes()
+    argv = ["infer", "--model", str(root / "model"), *common]
+    assert main([*argv, "--out", str(params), "--force"]) == 2
+    assert "which this command only reads" in capsys.readouterr().err
+    assert params.read_bytes() == before
+    existing = root / "existing.csv"
+    existing.write_text("keep\n")
+    assert main([*argv, "--out", str(existing)]) == 2
+    assert "already exists; use --force" in capsys.readouterr().err
+    assert existing.read_text() == "keep\n"
+    assert main([*argv, "--out", str(existing / "o.csv")]) == 2
+    assert f"{existing} is not a writable folder" in capsys.readouterr().err
+
+
+def test_coverage_plots_beside_the_model_not_into_it(problem):
+    root, common = problem
+    argv = ["coverage", "--model", str(root / "model"), *common, "--samples", "20"]
+    assert main([*argv, "--params", str(root / "P.csv")]) == 0
+    assert (root / "model_coverage.png").exists() and not (root / "model" / "coverage.png").exists()
+    assert main([*argv, "--params", str(root / "P.csv")]) == 2  # exists, no --force
 
 
 def test_resume_from_a_saved_model(problem):

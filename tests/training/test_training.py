@@ -9,7 +9,7 @@ from flax import nnx
 
 from nnef_dists.atomic import atomic_directory
 from nnef_dists.cli import alias
-from nnef_dists.data import split_dataset, split_indices
+from nnef_dists.data import load_dataset, save_dataset, split_dataset, split_indices
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ModelDirError, TrainingError
 from nnef_dists.models import (
@@ -205,11 +205,23 @@ def test_evaluate_command_writes_metrics(gamma_file, tmp_path, capsys):
         )
         == 0
     )
-    report = tmp_path / "report"
-    report.mkdir()
-    argv = ["--model", str(out), "--data", str(gamma_file), "--output", str(report)]
+    metrics_before = (out / "metrics.json").read_bytes()
+    argv = ["--model", str(out), "--data", str(gamma_file)]
     assert alias("evaluate")(argv) == 0
     printed = capsys.readouterr().out
+    report = tmp_path / f"m_on_{gamma_file.stem}_test"  # the default: beside the model
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["vs_truth"]["source"] == "closed form" and "noise floor" in printed
     assert (report / "predicted_vs_exact.png").stat().st_size > 1000
+    assert (out / "metrics.json").read_bytes() == metrics_before  # the training summary stays
+    assert alias("evaluate")(argv) == 2  # the report exists, no --force
+    assert "--force" in capsys.readouterr().err
+    assert alias("evaluate")([*argv, "--output", str(out / "eval")]) == 2  # into the model
+    assert "only reads" in capsys.readouterr().err and not (out / "eval").exists()
+    # data of another family (by its metadata): refused, naming both
+    other = tmp_path / "laplace.pkl"
+    meta = {"config": {"ef": {"name": "laplace_product", "x_shape": [2], "params": {}}}}
+    save_dataset(other, load_dataset(gamma_file), meta)
+    assert alias("evaluate")(["--model", str(out), "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "data of family laplace_product(), but the model" in err and "on gamma()" in err

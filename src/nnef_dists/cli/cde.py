@@ -6,7 +6,8 @@
 
 Row i of the features file goes with row i of the params file. A malformed
 CSV stops the command with one message naming the file, line and column;
-output files are written atomically.
+output files are written atomically, never over an existing file without
+--force, never inside the model directory that infer and coverage read.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cov.add_argument("--features", required=True)
     cov.add_argument("--params", required=True)
     cov.add_argument("--samples", type=_positive, default=100, help="posterior draws per row")
-    cov.add_argument("--plot", help="PNG path (default DIR/coverage.png)")
+    cov.add_argument("--plot", help="PNG path (default DIR_coverage.png, beside DIR)")
+    for command in (infer, cov):
+        command.add_argument("--force", action="store_true", help="overwrite the output")
 
     for name, command in (("train", train), ("infer", infer), ("coverage", cov)):
         command.add_argument("--seed", type=int, default=0)

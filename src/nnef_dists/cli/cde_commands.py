@@ -47,6 +47,7 @@ def infer(args) -> None:
 
     from nnef_dists.flows.estimator import ConditionalDensityEstimator
 
+    check_output(args.out, args.force, reads=[args.model])
     est = ConditionalDensityEstimator.load(args.model)
     x = read_csv(args.features, args.skip_header, est.feature_dim)
     n = args.samples or DEFAULT_SAMPLES[args.mode]
@@ -76,10 +77,12 @@ def coverage(args) -> None:
     from nnef_dists.flows.calibration import calibrate, format_calibration, plot_calibration
     from nnef_dists.flows.estimator import ConditionalDensityEstimator
 
-    est = ConditionalDensityEstimator.load(args.model)
+    model = Path(args.model)
+    plot = Path(args.plot) if args.plot else model.with_name(f"{model.name}_coverage.png")
+    check_output(plot, args.force, reads=[model])
+    est = ConditionalDensityEstimator.load(model)
     x, y = _read_pair(args, est.feature_dim, est.param_dim)
     cal = calibrate(est, x, y, jax.random.key(args.seed), samples=args.samples)
-    plot = Path(args.plot) if args.plot else Path(args.model) / "coverage.png"
     plot_calibration(cal, plot)
     print(format_calibration(cal))
     print(f"plot: {plot}")
