@@ -7,13 +7,15 @@ Each command module of this package exposes ``add_arguments(parser)`` and
 ``run(args)`` (returning an exit status, or None for 0), and may expose
 ``interrupted(args)``: a line saying what was kept and how to continue. Any
 ``NnefError`` prints one line ``error: ...`` and exits with status 2;
-Ctrl-C prints one line and exits with status 130.
+Ctrl-C or SIGTERM prints one line and exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from importlib import import_module
 from importlib.metadata import version
 
@@ -60,6 +62,8 @@ def main(argv=None) -> int:
     runtime.configure()  # before any command starts JAX's backends
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv[0] if argv else None).parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         status = args.module.run(args)
     except NnefError as err:
@@ -69,7 +73,15 @@ def main(argv=None) -> int:
         kept = getattr(args.module, "interrupted", lambda _: "nothing was written")(args)
         print(f"interrupted: {kept}", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0 if status is None else status
+
+
+def _interrupt(signum, frame):
+    """SIGTERM: stop as Ctrl-C does (what was kept is said, exit status 130)."""
+    raise KeyboardInterrupt
 
 
 def alias(*command: str):

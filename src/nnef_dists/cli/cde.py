@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--patience", type=_positive, default=20, help="early-stopping epochs")
     train.add_argument("--load", help="resume from this saved model (its architecture is kept)")
     train.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    train.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
+    )
 
     infer = sub.add_parser("infer", help="posterior draws, statistics or quantiles per row")
     infer.add_argument("--model", required=True)
@@ -81,3 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> None:
     args.cde_run(args)
+
+
+def interrupted(args) -> str:
+    if args.cde_run.__name__ == "train":
+        return (
+            "the training loop's checkpoint (a hidden .<out>.checkpoint beside --out, saved "
+            "every few seconds) is kept; rerun the same command with --resume"
+        )
+    return "nothing was written"

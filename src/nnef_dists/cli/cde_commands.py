@@ -23,8 +23,11 @@ def _read_pair(args, feature_dim=None, param_dim=None):
 
 def train(args) -> None:
     from nnef_dists.flows.estimator import ConditionalDensityEstimator
+    from nnef_dists.training import checkpoint
 
-    check_output(args.out, args.force)
+    check_output(args.out, args.force, reads=[args.load] if args.load else [])
+    saved = checkpoint.beside(args.out)
+    checkpoint.prepare(saved, args.resume, args.force)
     if args.load:
         est = ConditionalDensityEstimator.load(args.load)
         x, y = _read_pair(args, est.feature_dim, est.param_dim)
@@ -33,8 +36,11 @@ def train(args) -> None:
             args.flow, args.hidden, args.blocks, patience=args.patience
         )
         x, y = _read_pair(args)
-    history = est.fit(x, y, args.epochs, args.lr, args.batch, args.seed, not args.quiet)
+    history = est.fit(
+        x, y, args.epochs, args.lr, args.batch, args.seed, not args.quiet, saved, args.resume
+    )
     est.save(args.out, force=args.force)
+    saved.unlink(missing_ok=True)
     if not args.quiet:
         print(
             f"{est.config.flow}: {history.epochs} epochs, best validation NLL "

@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train on the eta the generator flagged too (chains that did not mix)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite the model directory")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or tables")
 
 
@@ -94,6 +97,15 @@ def run(args) -> None:
 
     config = train_config(args)
     output = Path(config.output_dir) if config.output_dir else default_output_dir(config)
-    report = train_and_save(config, output, force=args.force, progress=not args.quiet)
+    report = train_and_save(
+        config, output, force=args.force, progress=not args.quiet, resume=args.resume
+    )
     if not args.quiet:
         print(report)
+
+
+def interrupted(args) -> str:
+    return (
+        "the training loop's checkpoint (a hidden .<model directory>.checkpoint beside "
+        "it, saved every few seconds) is kept; rerun the same command with --resume"
+    )

@@ -148,7 +148,9 @@ def _round(config, family, work: Path, r: int, heldout: dict, progress) -> list:
         _combine(parts, train)
     model_dir = folder / "model"
     if not model_dir.exists():
-        train_and_save(config.train_config(train, model_dir), model_dir, progress=progress)
+        train_and_save(
+            config.train_config(train, model_dir), model_dir, progress=progress, resume=True
+        )
     return heldout_errors(load_model(model_dir), heldout)
 
 

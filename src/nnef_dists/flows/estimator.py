@@ -123,7 +123,18 @@ class ConditionalDensityEstimator:
 
     # -- training ------------------------------------------------------------------
 
-    def fit(self, features, params, epochs=100, lr=1e-3, batch_size=32, seed=0, progress=True):
+    def fit(
+        self,
+        features,
+        params,
+        epochs=100,
+        lr=1e-3,
+        batch_size=32,
+        seed=0,
+        progress=True,
+        checkpoint_path=None,
+        resume=False,
+    ):
         """Fit p(params | features) by maximum likelihood; return the History (raw-unit NLL).
 
         Args:
@@ -134,6 +145,7 @@ class ConditionalDensityEstimator:
             early when the validation NLL has not improved for ``patience`` epochs,
             and the best parameters are kept.
           progress: show a progress bar.
+          checkpoint_path, resume: as in ``training.loop.fit_module``.
 
         A fitted (or loaded) estimator goes on from its current parameters and
         keeps its standardisation.
@@ -165,6 +177,8 @@ class ConditionalDensityEstimator:
             progress=progress,
             desc=f"fit {self.config.flow}",
             loss_offset=-self.param_scaler.log_det,
+            checkpoint_path=checkpoint_path,
+            resume=resume,
         )
         self.fit_settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
         return self.history

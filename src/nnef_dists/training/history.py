@@ -18,6 +18,11 @@ class History:
     best_epoch: int = 0  # 0-based index into val
     seconds: float = 0.0
 
+    def add(self, train_loss: float, val_loss: float) -> None:
+        """The losses of one more epoch."""
+        self.train.append(train_loss)
+        self.val.append(val_loss)
+
     @property
     def epochs(self) -> int:
         return len(self.train)

@@ -17,7 +17,11 @@ the loop trains the module's ``nnx.Param`` in place:
 - after each epoch the loss on the validation rows (evaluation mode); the
   parameters with the best validation loss are restored at the end, and
   training stops after ``patience`` epochs without improvement;
-- a loss that is not finite stops training with a ``TrainingError``.
+- a loss that is not finite stops training with a ``TrainingError``;
+- with a checkpoint path, the loop's state is saved there every
+  ``checkpoint.EVERY_SECONDS`` and after the last epoch, and a run started
+  with ``resume`` continues from it, to the same parameters bit for bit
+  (``training.checkpoint``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +40,7 @@ from tqdm.auto import tqdm
 
 from nnef_dists import parallel
 from nnef_dists.errors import ConfigError, TrainingError
+from nnef_dists.training import checkpoint
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
 
@@ -80,6 +86,8 @@ def fit_module(
     progress: bool = True,
     desc: str = "train",
     loss_offset: float = 0.0,
+    checkpoint_path=None,
+    resume: bool = False,
 ) -> History:
     """Train ``module`` in place; return its History (module left in evaluation mode).
 
@@ -91,10 +99,13 @@ def fit_module(
       progress: show a progress bar; desc: its label (and the errors').
       loss_offset: added to every reported loss (e.g. a log-determinant, to
         report a flow's NLL in raw units); it does not change the optimisation.
+      checkpoint_path: where the loop's state is saved as it goes, or None.
+      resume: continue from the checkpoint at checkpoint_path, if there is one.
 
     Raises:
       TrainingError: the training or validation loss is not finite.
-      ConfigError: the minibatch cannot be split over the devices.
+      ConfigError: the minibatch cannot be split over the devices; the
+        checkpoint is damaged or of another run.
     """
     mesh = parallel.accelerator_mesh(config.num_devices)
     n_train = len(jax.tree.leaves(train_rows)[0])
@@ -114,30 +125,55 @@ def fit_module(
     )
     validate = jax.jit(steps.validate)
     keys = jax.random.split(jax.random.key(config.seed), config.epochs)
-    history, best, best_val = History(), state[:2], np.inf
-    start = time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=desc, disable=not progress)
-    for epoch in bar:
+    run = checkpoint.fingerprint(f"{desc} {config}", (train_rows, val_rows))
+    first, finished, state, best, best_val, history = _starting_point(
+        checkpoint_path if resume else None, run, state, everywhere
+    )
+    saved = time.perf_counter()
+    start = saved - history.seconds
+    bar = tqdm(range(first, config.epochs), desc=desc, disable=not progress or finished)
+    for epoch in [] if finished else bar:
         *state, train_loss = run_epoch(*state, keys[epoch])
         train_loss = float(train_loss) + loss_offset
         val_loss = float(validate(*state[:2], val_rows)) + loss_offset
-        if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
-            raise TrainingError(
-                f"{desc}: the loss is not finite at epoch {epoch + 1} (training "
-                f"{train_loss:.4g}, validation {val_loss:.4g}); try a smaller --lr or "
-                "clip_norm, or check the data for outliers"
-            )
-        history.train.append(train_loss)
-        history.val.append(val_loss)
+        _check_finite(desc, epoch, train_loss, val_loss)
+        history.add(train_loss, val_loss)
         if val_loss < best_val:
-            best, best_val, history.best_epoch = state[:2], val_loss, epoch
+            best, best_val, history.best_epoch = tuple(state[:2]), val_loss, epoch
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=f"{best_val:.4g}")
-        if epoch - history.best_epoch >= config.patience:
+        finished = epoch - history.best_epoch >= config.patience or epoch + 1 == config.epochs
+        if checkpoint_path is not None and (
+            finished or time.perf_counter() - saved >= checkpoint.EVERY_SECONDS
+        ):
+            history.seconds = time.perf_counter() - start
+            checkpoint.save(checkpoint_path, run, epoch, finished, state, best, best_val, history)
+            saved = time.perf_counter()
+        if finished:
             break
     bar.close()
     history.seconds = time.perf_counter() - start
     nnx.update(module, *jax.tree.map(jnp.asarray, jax.device_get(best)))  # off the mesh
     return history
+
+
+def _starting_point(checkpoint_path, run: str, state, everywhere):
+    """(first epoch, finished, state, best, best_val, history): those of the checkpoint
+    at ``checkpoint_path`` when there is one, else of a fresh run from ``state``."""
+    if checkpoint_path is None or not Path(checkpoint_path).exists():
+        return 0, False, state, state[:2], np.inf, History()
+    epoch, finished, state, best, best_val, history = checkpoint.load(
+        checkpoint_path, run, state, state[:2]
+    )
+    return epoch + 1, finished, jax.device_put(state, everywhere), tuple(best), best_val, history
+
+
+def _check_finite(desc: str, epoch: int, train_loss: float, val_loss: float) -> None:
+    if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
+        raise TrainingError(
+            f"{desc}: the loss is not finite at epoch {epoch + 1} (training "
+            f"{train_loss:.4g}, validation {val_loss:.4g}); try a smaller --lr or "
+            "clip_norm, or check the data for outliers"
+        )
 
 
 @dataclass(frozen=True)

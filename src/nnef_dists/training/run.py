@@ -12,6 +12,7 @@ from nnef_dists.data import load_dataset, load_metadata, meta_path, split_datase
 from nnef_dists.data.dataset import check_trainable
 from nnef_dists.models import LoadedModel, Normalization, build_model, model_record
 from nnef_dists.models.directory import write_model
+from nnef_dists.training import checkpoint
 from nnef_dists.training.config import TrainConfig
 from nnef_dists.training.defaults import resolve
 from nnef_dists.training.evaluate import evaluate, format_metrics, write_report
@@ -33,14 +34,20 @@ def default_output_dir(config: TrainConfig) -> Path:
     return Path("artifacts") / f"{Path(config.data).stem}_{config.model}"
 
 
-def train_and_save(config: TrainConfig, output: Path, force=False, progress=True) -> str:
+def train_and_save(
+    config: TrainConfig, output: Path, force=False, progress=True, resume=False
+) -> str:
     """Train ``config.model`` on ``config.data``, evaluate it, write the model directory.
 
     The directory (README: Model directories) gets config.yaml, params.msgpack, history.json,
     learning_curve.png, metrics.json and the predicted-against-exact plot; it
-    is written only when everything succeeded. Returns the printed report.
+    is written only when everything succeeded. Until then the training loop
+    keeps a checkpoint beside it (``checkpoint.beside``), which ``resume``
+    continues from. Returns the printed report.
     """
     check_output(output, force)  # fail before training, not after
+    saved = checkpoint.beside(output)
+    checkpoint.prepare(saved, resume, force)
     data = load_dataset(config.data)
     family, labels, flagged = data_provenance(config.data)
     excluded = 0 if config.include_flagged else len(flagged)
@@ -51,7 +58,15 @@ def train_and_save(config: TrainConfig, output: Path, force=False, progress=True
     config = resolve(config, splits["train"])
     normalization = Normalization.from_data(splits["train"]["eta"], splits["train"]["mu_T"])
     model = build_model(config, data["eta"].shape[1], normalization)
-    history = fit(model, splits["train"], splits["val"], config, progress=progress)
+    history = fit(
+        model,
+        splits["train"],
+        splits["val"],
+        config,
+        progress,
+        checkpoint_path=saved,
+        resume=resume,
+    )
     training = {
         k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
     }
@@ -62,6 +77,7 @@ def train_and_save(config: TrainConfig, output: Path, force=False, progress=True
         write_model(folder, model, record)
         history.save(folder, config.model)
         write_report(folder, metrics, arrays)
+    saved.unlink(missing_ok=True)
     left_out = f" ({excluded} flagged eta left out)" if excluded else ""
     return (
         f"{config.model}{left_out}: {history.epochs} epochs in {history.seconds:.1f} s, "

@@ -22,7 +22,15 @@ def as_device_arrays(split: dict) -> dict:
     return {key: jnp.asarray(value, runtime.float_dtype()) for key, value in split.items()}
 
 
-def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: bool = True):
+def fit(
+    model: ETModel,
+    train: dict,
+    val: dict,
+    config: TrainConfig,
+    progress: bool = True,
+    checkpoint_path=None,
+    resume: bool = False,
+):
     """Train ``model`` in place on the train split; return its History.
 
     Args:
@@ -31,6 +39,7 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
       config: TrainConfig (loss, jacobian_weight and the LoopConfig fields; those
         left out are resolved by ``training.defaults.resolve``).
       progress: show a progress bar over epochs.
+      checkpoint_path, resume: as in ``training.loop.fit_module``.
 
     Raises:
       TrainingError: the training or validation loss became NaN or infinite.
@@ -50,6 +59,8 @@ def fit(model: ETModel, train: dict, val: dict, config: TrainConfig, progress: b
         config,
         progress=progress,
         desc=f"train {config.model}",
+        checkpoint_path=checkpoint_path,
+        resume=resume,
     )
 
 

@@ -1,0 +1,125 @@
+"""Checkpoints of the training loop: a run killed at any point resumes to the same parameters.
+
+A checkpoint holds everything the loop carries from one epoch to the next:
+the parameters, the other module state, the optimiser state, the best
+parameters so far with their validation loss, and the losses per epoch. The
+random keys of later epochs are derived from the seed alone, so a resumed run
+on CPU ends with the same parameters, bit for bit, as one never interrupted.
+It is written atomically (``atomic.atomic_file``) and carries a fingerprint
+of the run (its settings and training rows): a checkpoint of another run, or
+a damaged one, is never resumed from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import serialization
+
+from nnef_dists.atomic import atomic_file
+from nnef_dists.errors import ConfigError
+from nnef_dists.training.history import History
+
+#: Seconds between checkpoints (and one after the last epoch); the environment
+#: variable NNEF_CHECKPOINT_SECONDS sets it (0: after every epoch).
+EVERY_SECONDS = float(os.environ.get("NNEF_CHECKPOINT_SECONDS", "10"))
+
+
+def beside(output) -> Path:
+    """The checkpoint of the run that writes ``output``: a hidden file beside it."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.checkpoint")
+
+
+def prepare(path: Path, resume: bool, force: bool) -> None:
+    """Before a run: keep a checkpoint only to resume from; never drop one silently.
+
+    Raises:
+      ConfigError: a checkpoint is there, and neither --resume nor --force.
+    """
+    if path.exists() and not resume:
+        if not force:
+            raise ConfigError(
+                f"{path}: an interrupted run's checkpoint; --resume continues it, "
+                "--force starts afresh"
+            )
+        path.unlink()
+
+
+def fingerprint(description: str, rows) -> str:
+    """A digest of a run: its settings (text) and its training rows (a pytree of arrays)."""
+    digest = hashlib.sha256(description.encode())
+    for leaf in jax.tree.leaves(rows):
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return digest.hexdigest()
+
+
+def save(path: Path, run: str, epoch: int, finished: bool, carried, best, best_val, history):
+    """Write the loop's state after ``epoch`` (0-based) to ``path``, atomically.
+
+    finished: the loop ended there (early stopping or its last epoch).
+    """
+    record = {
+        "run": run,
+        "epoch": epoch,
+        "finished": finished,
+        "seconds": history.seconds,
+        "carried": [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(carried))],
+        "best": [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(best))],
+        "best_val": best_val,
+        "train": list(history.train),
+        "val": list(history.val),
+        "best_epoch": history.best_epoch,
+    }
+    with atomic_file(path) as handle:
+        handle.write(serialization.msgpack_serialize(record))
+
+
+def load(path: Path, run: str, carried, best):
+    """(epoch, finished, carried, best, best_val, history) from ``path``.
+
+    carried, best: templates of the trees (structure, shapes and dtypes).
+
+    Raises:
+      ConfigError: the file is damaged, or is the checkpoint of another run.
+    """
+    try:
+        record = serialization.msgpack_restore(Path(path).read_bytes())
+        if record["run"] != run:
+            raise ConfigError(
+                f"{path}: the checkpoint of another run (other settings or data); "
+                "--force starts this one afresh"
+            )
+        trees = [
+            _like(template, record[name])
+            for template, name in ((carried, "carried"), (best, "best"))
+        ]
+        history = History(
+            list(record["train"]),
+            list(record["val"]),
+            int(record["best_epoch"]),
+            float(record["seconds"]),
+        )
+        epoch, finished = int(record["epoch"]), bool(record["finished"])
+        return epoch, finished, *trees, float(record["best_val"]), history
+    except ConfigError:
+        raise
+    except Exception as err:  # a truncated or foreign file: msgpack, key and shape errors
+        raise ConfigError(
+            f"{path}: a damaged checkpoint ({type(err).__name__}); --force starts afresh"
+        ) from None
+
+
+def _like(template, leaves):
+    """``leaves`` (a list of arrays) in the structure, shapes and dtypes of ``template``."""
+    expected = jax.tree.leaves(template)
+    if len(leaves) != len(expected) or any(
+        np.shape(a) != np.shape(b) or np.asarray(a).dtype != np.asarray(b).dtype
+        for a, b in zip(leaves, expected, strict=True)
+    ):
+        raise ValueError("the arrays do not match the model")
+    return jax.tree.unflatten(jax.tree.structure(template), [np.asarray(a) for a in leaves])
