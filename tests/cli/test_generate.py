@@ -3,6 +3,7 @@
 import textwrap
 
 import numpy as np
+import pytest
 
 from nnef_dists import generate_data
 from nnef_dists.data import load_dataset, load_metadata
@@ -80,12 +81,20 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monk
     ]
     assert not (tmp_path / "resumed.pkl").exists()
 
+    # a batch file damaged outside the package: discarded and redone, with a line
+    damaged = partial / "batch_000001.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
     calls.clear()
     assert generate_data.main(["--config", str(config), "--quiet"]) == 0
-    assert len(calls) == 1  # only the batch in flight was redone
+    assert f"{damaged}: a damaged batch (BadZipFile); redoing it" in capsys.readouterr().err
+    assert len(calls) == 2  # the damaged batch and the one in flight were redone
     resumed = load_dataset(tmp_path / "resumed.pkl")
     for key in whole:
         np.testing.assert_array_equal(resumed[key], whole[key])
+    # the speed counts the eta sampled now, not the 5 of the batch read back
+    diagnostics = load_metadata(tmp_path / "resumed.pkl")["diagnostics"]
+    assert diagnostics["eta_resumed"] == 5
+    assert diagnostics["eta_per_second"] == pytest.approx(7 / diagnostics["seconds"])
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, capsys):

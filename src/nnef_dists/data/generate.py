@@ -84,7 +84,8 @@ def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path,
     results = concatenate(parts)
     transitions = config.sampling.num_samples * config.sampling.num_chains
     rows, report, warnings = screen(results, grid.eta, transitions, grid)
-    summary = summarize(results, time.perf_counter() - start) | report.pop("summary")
+    seconds = time.perf_counter() - start
+    summary = summarize(results, seconds, partial.resumed_rows) | report.pop("summary")
     summary["warnings"] = warnings
     if jax.process_index() == 0:
         kept = {name: value[rows] for name, value in results.items()}
@@ -131,12 +132,17 @@ def gather_batches(local: dict, batches: list, batch_size: int) -> dict:
     }
 
 
-def summarize(results: dict, seconds: float) -> dict:
-    """Run-level diagnostics for the metadata and the printed summary."""
+def summarize(results: dict, seconds: float, resumed: int = 0) -> dict:
+    """Run-level diagnostics for the metadata and the printed summary.
+
+    resumed: eta finished by an earlier, interrupted run (read back, not
+    sampled now): eta_per_second counts only the others.
+    """
     ess = results["ess"]
     summary = {
         "seconds": seconds,
-        "eta_per_second": len(ess) / seconds,
+        "eta_per_second": (len(ess) - resumed) / seconds,
+        "eta_resumed": resumed,
         "ess_min": float(np.min(ess)),
         "ess_median": float(np.median(ess)),
     }

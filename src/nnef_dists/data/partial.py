@@ -3,7 +3,8 @@
 ``<output>.partial/`` (``.partial.<i>/`` for process i of several) holds one
 ``batch_NNNNNN.npz`` per finished batch, each written atomically, and a
 fingerprint of the config and the eta grid, which guards against resuming
-with different settings.
+with different settings. A batch file that cannot be read (damaged outside
+the package) is discarded and redone, with a line on stderr saying so.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import jax
@@ -35,6 +37,7 @@ class PartialResults:
         suffix = ".partial" if jax.process_count() == 1 else f".partial.{jax.process_index()}"
         self.folder = output.with_name(output.name + suffix)
         self.fingerprint = fingerprint
+        self.resumed_rows = 0  # eta of batches read back, finished by an earlier run
 
     def open(self, fresh: bool) -> None:
         """Create the folder; ``fresh`` discards what is there, else it must match."""
@@ -53,11 +56,22 @@ class PartialResults:
         return self.folder / f"batch_{index:06d}.npz"
 
     def load(self, index: int) -> dict | None:
+        """The arrays of batch ``index``, or None when it is not there or is damaged."""
         path = self._path(index)
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as stored:
-            return dict(stored)
+        try:
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as stored:
+                arrays = dict(stored)
+            rows = {len(value) for value in arrays.values()}
+            if len(rows) != 1:
+                raise ValueError("arrays of different lengths")
+        except Exception as err:  # a truncated or foreign file: zip, npy and shape errors
+            print(f"{path}: a damaged batch ({type(err).__name__}); redoing it", file=sys.stderr)
+            path.unlink()
+            return None
+        self.resumed_rows += rows.pop()
+        return arrays
 
     def save(self, index: int, arrays: dict) -> None:
         with atomic_file(self._path(index)) as handle:
