@@ -79,10 +79,18 @@ def read_yaml(path):
     try:
         raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+        raise ConfigError(f"{path}: invalid YAML: {_one_line(err)}") from None
     if raw is None:
         raise ConfigError(f"{path}: the config file is empty")
     return raw
+
+
+def _one_line(err: yaml.YAMLError) -> str:
+    """A YAML error as one line: what was wrong, and where (line and column, 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def folder_of(source) -> tuple:
