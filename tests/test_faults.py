@@ -128,17 +128,27 @@ def test_killed_at_ten_moments(tmp_path, gamma_file, command):
     kill_and_rerun(tmp_path, gamma_file, command, fractions)
 
 
-def test_sigterm_is_one_line_and_status_130_then_resume(tmp_path, gamma_file):
-    """SIGTERM during training: one line saying what was kept, exit 130, --resume finishes."""
+@pytest.mark.parametrize(
+    ("command", "signum", "continues"),
+    [
+        ("generate", signal.SIGINT, "rerun the same command to continue"),
+        ("train", signal.SIGTERM, "rerun the same command with --resume"),
+    ],
+)
+def test_ctrl_c_and_sigterm_are_one_line_and_status_130(
+    tmp_path, gamma_file, command, signum, continues
+):
+    """Ctrl-C (SIGINT) or SIGTERM at 0.6 of the run: one line saying what was kept,
+    exit 130, and the rerun finishes to the reference's result."""
     (tmp_path / "reference").mkdir()
-    first, rerun, out, result = training(tmp_path / "reference", gamma_file)
+    first, rerun, out, result = COMMANDS[command](tmp_path / "reference", gamma_file)
     _, seconds, _ = nnef(*first)
     reference = result(out)
-    first, rerun, out, result = training(tmp_path, gamma_file)
-    status, _, stderr = nnef(*first, kill_after=0.8 * seconds, kill_with=signal.SIGTERM)
+    first, rerun, out, result = COMMANDS[command](tmp_path, gamma_file)
+    status, _, stderr = nnef(*first, kill_after=0.6 * seconds, kill_with=signum)
     if out.exists():  # it finished before the signal
-        pytest.skip("training finished before the signal came")
-    assert status == 130
+        pytest.skip(f"{command} finished before the signal came")
+    assert status == 130, stderr
     lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("interrupted: ") and "--resume" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: ") and continues in lines[0]
     assert nnef(*rerun)[0] == 0 and result(out) == reference

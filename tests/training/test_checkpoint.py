@@ -70,14 +70,17 @@ def test_train_resumes_to_the_same_model_bit_for_bit(
 
 
 def test_a_damaged_or_foreign_checkpoint_is_never_resumed(gamma_file, tmp_path, capsys):
+    """Damaged: discarded with a line, the run starts afresh (same model as a fresh run)."""
     train = alias("train", "--model", "mlp_et", "--data", str(gamma_file), *TRAIN)
+    assert train(["--output-dir", str(tmp_path / "fresh")]) == 0
     out = tmp_path / "m"
     saved = checkpoint.beside(out)
     saved.write_bytes(b"\x93truncated")
-    assert train(["--output-dir", str(out), "--resume"]) == 2
-    assert f"{saved}: a damaged checkpoint" in capsys.readouterr().err
-    assert train(["--output-dir", str(out), "--force"]) == 0  # afresh, the bad one dropped
+    assert train(["--output-dir", str(out), "--resume"]) == 0
+    assert f"{saved}: a damaged checkpoint (" in capsys.readouterr().err
     assert not saved.exists()
+    fresh = (tmp_path / "fresh" / "params.msgpack").read_bytes()
+    assert (out / "params.msgpack").read_bytes() == fresh
     # the checkpoint of a 6-epoch run is not one of a 7-epoch run
     other = tmp_path / "other"
     checkpoint.save(checkpoint.beside(other), "another run", 0, False, (), (), 1.0, _history())
@@ -114,8 +117,14 @@ def test_flow_estimator_resumes_bit_for_bit(tmp_path, monkeypatch, every_epoch):
     assert resumed.history.val == whole.history.val
 
 
-def test_checkpoint_of_a_run_is_checked_before_use(tmp_path):
-    with pytest.raises(ConfigError, match="a damaged checkpoint"):
-        path = tmp_path / "c"
-        path.write_bytes(b"")
-        checkpoint.load(path, "run", (np.zeros(2),), (np.zeros(2),))
+def test_checkpoint_of_a_run_is_checked_before_use(tmp_path, capsys):
+    """An empty file and one whose arrays do not fit the model: discarded, None."""
+    path = tmp_path / "c"
+    path.write_bytes(b"")
+    assert checkpoint.load(path, "run", (np.zeros(2),), (np.zeros(2),)) is None
+    assert not path.exists() and "a damaged checkpoint" in capsys.readouterr().err
+    checkpoint.save(path, "run", 0, False, (np.zeros(3),), (np.zeros(3),), 1.0, _history())
+    assert checkpoint.load(path, "run", (np.zeros(2),), (np.zeros(2),)) is None
+    with pytest.raises(ConfigError, match="the checkpoint of another run"):
+        checkpoint.save(path, "run", 0, False, (np.zeros(2),), (np.zeros(2),), 1.0, _history())
+        checkpoint.load(path, "another", (np.zeros(2),), (np.zeros(2),))

@@ -214,6 +214,9 @@ def test_evaluate_command_writes_metrics(gamma_file, tmp_path, capsys):
     assert metrics["vs_truth"]["source"] == "closed form" and "noise floor" in printed
     assert (report / "predicted_vs_exact.png").stat().st_size > 1000
     assert (out / "metrics.json").read_bytes() == metrics_before  # the training summary stays
+    nested = tmp_path / "not" / "yet" / "there"  # folders made as needed
+    assert alias("evaluate")([*argv, "--output", str(nested)]) == 0
+    assert (nested / "metrics.json").exists()
     assert alias("evaluate")(argv) == 2  # the report exists, no --force
     assert "--force" in capsys.readouterr().err
     assert alias("evaluate")([*argv, "--output", str(out / "eval")]) == 2  # into the model

@@ -33,7 +33,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from nnef_dists.atomic import atomic_file
+from nnef_dists.atomic import atomic_file, check_output
 from nnef_dists.data import load_dataset, load_metadata, parse_data_config, save_dataset
 from nnef_dists.data.generate import run as generate
 from nnef_dists.errors import OutputExistsError
@@ -64,8 +64,10 @@ def fit(config: FitConfig, out, target=None, force=False, progress=True, search=
 
     Raises:
       OutputExistsError: ``out`` exists and holds no fit to resume, and not ``force``.
+      ConfigError: ``out`` cannot be written (under a file, or an unwritable folder).
     """
     out, work = Path(out), Path(out) / "fit"
+    check_output(out, force=True)  # a writable place, before any work (resuming is allowed)
     state_file = work / "state.json"
     if out.exists() and (force or not state_file.exists()):
         if not force:

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nnef_dists.atomic import atomic_file  # noqa: E402
+
 
 def cavi_traces(traces: dict, path: Path, title: str = "") -> None:
     """Change per sweep (log scale) and ELBO of CAVI runs: traces = label -> CAVITrace."""
@@ -23,5 +25,6 @@ def cavi_traces(traces: dict, path: Path, title: str = "") -> None:
     ax_elbo.set(xlabel="sweep", ylabel="ELBO (up to a constant)")
     ax_delta.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_file(path) as handle:
+        fig.savefig(handle, format="png", dpi=120)
     plt.close(fig)

@@ -6,14 +6,15 @@ parameters so far with their validation loss, and the losses per epoch. The
 random keys of later epochs are derived from the seed alone, so a resumed run
 on CPU ends with the same parameters, bit for bit, as one never interrupted.
 It is written atomically (``atomic.atomic_file``) and carries a fingerprint
-of the run (its settings and training rows): a checkpoint of another run, or
-a damaged one, is never resumed from.
+of the run (its settings and training rows): a checkpoint of another run is
+refused, a damaged one discarded (with a line saying so) for a fresh start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import jax
@@ -80,38 +81,39 @@ def save(path: Path, run: str, epoch: int, finished: bool, carried, best, best_v
 
 
 def load(path: Path, run: str, carried, best):
-    """(epoch, finished, carried, best, best_val, history) from ``path``.
+    """(epoch, finished, carried, best, best_val, history) from ``path``, or None.
 
-    carried, best: templates of the trees (structure, shapes and dtypes).
+    carried, best: templates of the trees (structure, shapes and dtypes). A
+    damaged checkpoint (truncated, or not one of ours) is discarded, with a
+    line on stderr saying so, and None returned: the run starts afresh.
 
     Raises:
-      ConfigError: the file is damaged, or is the checkpoint of another run.
+      ConfigError: the checkpoint of another run (other settings or data).
     """
     try:
         record = serialization.msgpack_restore(Path(path).read_bytes())
-        if record["run"] != run:
-            raise ConfigError(
-                f"{path}: the checkpoint of another run (other settings or data); "
-                "--force starts this one afresh"
+        other = record["run"] != run
+        if not other:
+            trees = [_like(carried, record["carried"]), _like(best, record["best"])]
+            history = History(
+                list(record["train"]),
+                list(record["val"]),
+                int(record["best_epoch"]),
+                float(record["seconds"]),
             )
-        trees = [
-            _like(template, record[name])
-            for template, name in ((carried, "carried"), (best, "best"))
-        ]
-        history = History(
-            list(record["train"]),
-            list(record["val"]),
-            int(record["best_epoch"]),
-            float(record["seconds"]),
-        )
-        epoch, finished = int(record["epoch"]), bool(record["finished"])
-        return epoch, finished, *trees, float(record["best_val"]), history
-    except ConfigError:
-        raise
+            epoch, finished = int(record["epoch"]), bool(record["finished"])
     except Exception as err:  # a truncated or foreign file: msgpack, key and shape errors
+        print(
+            f"{path}: a damaged checkpoint ({type(err).__name__}); starting afresh", file=sys.stderr
+        )
+        Path(path).unlink()
+        return None
+    if other:
         raise ConfigError(
-            f"{path}: a damaged checkpoint ({type(err).__name__}); --force starts afresh"
-        ) from None
+            f"{path}: the checkpoint of another run (other settings or data); "
+            "--force starts this one afresh"
+        )
+    return epoch, finished, *trees, float(record["best_val"]), history
 
 
 def _like(template, leaves):

@@ -105,7 +105,7 @@ def fit_module(
     Raises:
       TrainingError: the training or validation loss is not finite.
       ConfigError: the minibatch cannot be split over the devices; the
-        checkpoint is damaged or of another run.
+        checkpoint is of another run.
     """
     mesh = parallel.accelerator_mesh(config.num_devices)
     n_train = len(jax.tree.leaves(train_rows)[0])
@@ -158,12 +158,14 @@ def fit_module(
 
 def _starting_point(checkpoint_path, run: str, state, everywhere):
     """(first epoch, finished, state, best, best_val, history): those of the checkpoint
-    at ``checkpoint_path`` when there is one, else of a fresh run from ``state``."""
-    if checkpoint_path is None or not Path(checkpoint_path).exists():
+    at ``checkpoint_path`` when there is one (and it is not damaged), else of a
+    fresh run from ``state``."""
+    saved = None
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        saved = checkpoint.load(checkpoint_path, run, state, state[:2])
+    if saved is None:
         return 0, False, state, state[:2], np.inf, History()
-    epoch, finished, state, best, best_val, history = checkpoint.load(
-        checkpoint_path, run, state, state[:2]
-    )
+    epoch, finished, state, best, best_val, history = saved
     return epoch + 1, finished, jax.device_put(state, everywhere), tuple(best), best_val, history
 
 
