@@ -26,8 +26,7 @@ def train(args) -> None:
     from nnef_dists.training import checkpoint
 
     check_output(args.out, args.force, reads=[args.load] if args.load else [])
-    saved = checkpoint.beside(args.out)
-    checkpoint.prepare(saved, args.resume, args.force)
+    saved = checkpoint.prepare(args.out, args.resume, args.force)
     if args.load:
         est = ConditionalDensityEstimator.load(args.load)
         x, y = _read_pair(args, est.feature_dim, est.param_dim)

@@ -36,12 +36,14 @@ def beside(output) -> Path:
     return output.with_name(f".{output.name}.checkpoint")
 
 
-def prepare(path: Path, resume: bool, force: bool) -> None:
-    """Before a run: keep a checkpoint only to resume from; never drop one silently.
+def prepare(output, resume: bool, force: bool) -> Path:
+    """Before a run writing ``output``: its checkpoint path (``beside``), kept only to
+    resume from, and never dropped silently.
 
     Raises:
       ConfigError: a checkpoint is there, and neither --resume nor --force.
     """
+    path = beside(output)
     if path.exists() and not resume:
         if not force:
             raise ConfigError(
@@ -49,6 +51,7 @@ def prepare(path: Path, resume: bool, force: bool) -> None:
                 "--force starts afresh"
             )
         path.unlink()
+    return path
 
 
 def fingerprint(description: str, rows) -> str:

@@ -46,13 +46,14 @@ def train_and_save(
     continues from. Returns the printed report.
     """
     check_output(output, force)  # fail before training, not after
-    saved = checkpoint.beside(output)
-    checkpoint.prepare(saved, resume, force)
+    saved = checkpoint.prepare(output, resume, force)
     data = load_dataset(config.data)
     family, labels, flagged = data_provenance(config.data)
     excluded = 0 if config.include_flagged else len(flagged)
-    keep = np.setdiff1d(np.arange(len(data["eta"])), flagged if excluded else [])
-    data = {name: value[keep] for name, value in data.items()}
+    keep = None  # every row
+    if excluded:
+        keep = np.setdiff1d(np.arange(len(data["eta"])), flagged)
+        data = {name: value[keep] for name, value in data.items()}
     check_trainable(data, str(config.data), rows=keep)
     splits = split_dataset(data, config.seed)
     config = resolve(config, splits["train"])

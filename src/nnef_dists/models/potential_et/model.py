@@ -199,7 +199,8 @@ class PotentialET(ETModel):
         eta_mean; their gradients and Hessians are computed here, once. The
         rows that converge slowly are set apart (``inverse.solve_rows``).
         """
-        F, starts = self._frozen_potential(), self._anchors(anchors)
+        F = self._frozen_potential()
+        starts = self._anchors(F, anchors)
 
         def solve(mu):
             x = inverse.solve_rows(F, jax.vmap(self._lin)(mu), starts, self._solver_options)
@@ -231,7 +232,7 @@ class PotentialET(ETModel):
         order.
         """
         F, lin = self._frozen_potential(), self._lin(mu)
-        x = inverse.refine(F, lin, self._anchors().start(lin), self._solver_options)
+        x = inverse.refine(F, lin, self._anchors(F).start(lin), self._solver_options)
         return self._polished(mu, x)
 
     @property
@@ -249,13 +250,14 @@ class PotentialET(ETModel):
         norm = self.norm
         return jax.lax.stop_gradient((norm.mu.mean - mu) / norm.congruent_scale)
 
-    def _anchors(self, anchors: jax.Array | None = None) -> inverse.Anchors:
+    def _anchors(self, F, anchors: jax.Array | None = None) -> inverse.Anchors:
+        """inverse.Anchors of the frozen potential F at anchors (M, k) (default: the cloud)."""
         norm = self.norm
         if anchors is None:
             z = np.random.default_rng(0).standard_normal((self.options.anchors, self.eta_dim))
             anchors = norm.eta.mean + norm.eta.scale * jnp.asarray(z, norm.eta.mean.dtype)
         x = jax.lax.stop_gradient(jax.vmap(self._scaled)(jnp.asarray(anchors)))
-        return inverse.Anchors.at(self._frozen_potential(), x)
+        return inverse.Anchors.at(F, x)
 
     def _polished(self, mu: jax.Array, x: jax.Array) -> jax.Array:
         """eta after one Newton step from x outside stop_gradient: implicit-function derivatives."""
