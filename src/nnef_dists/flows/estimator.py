@@ -170,7 +170,7 @@ class ConditionalDensityEstimator:
         config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
         self.history = fit_module(
             self.flow_module,
-            lambda flow, rows: -flow.log_prob(*rows).mean(),
+            lambda flow, rows, _key: -flow.log_prob(*rows).mean(),
             (y[train], x[train]),
             (y[val], x[val]),
             config,

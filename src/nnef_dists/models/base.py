@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -139,6 +141,18 @@ class ETModel(nnx.Module):
         if "cov_TT" in self.provides:
             return self.cov_TT(eta)
         return jax.jacfwd(self.mu_T)(eta)
+
+    def mu_T_and_jvp(self, eta: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mu_T(eta), J u_m for each row u_m of u) with J = ``jacobian(eta)``: (k,), (m, k) -> (k,), (m, k).
+
+        Forward-mode passes along the m directions sharing one mu_T (for
+        autodiff models; ``jacobian`` takes k), or the model's cov_TT times u
+        where it has one.
+        """
+        if "cov_TT" in self.provides:
+            return self.mu_T(eta), u @ self.cov_TT(eta).T
+        pushforward = partial(jax.jvp, self.mu_T, (eta,))
+        return jax.vmap(lambda t: pushforward((t,)), out_axes=(None, 0))(u)
 
     def inverse(self, anchors=None):
         """eta_from_mu for a batch: a function mu (N, k) -> eta (N, k).

@@ -1,13 +1,14 @@
 """The one training loop, for ET networks and flow estimators alike.
 
-The caller gives an nnx module and its loss, ``loss(module, batch) -> scalar``;
-the loop trains the module's ``nnx.Param`` in place:
+The caller gives an nnx module and its loss, ``loss(module, batch, key) ->
+scalar``; the loop trains the module's ``nnx.Param`` in place:
 
 - AdamW with global-norm gradient clipping, the learning rate rising linearly
   over ``warmup_epochs`` to ``lr``, then decaying on a cosine to lr / 100
   (optax);
 - each epoch is one compiled call, a ``lax.scan`` over the shuffled
-  minibatches; other state (e.g. BatchNorm running averages, updated in the
+  minibatches, each with a random key of its own for a loss that draws
+  (``key`` is None on the validation rows); other state (e.g. BatchNorm running averages, updated in the
   module's training mode) is carried through it;
 - data-parallel over ``num_devices`` local devices (``nnef_dists.parallel``):
   every minibatch and the validation rows are split over the devices, the
@@ -93,7 +94,8 @@ def fit_module(
 
     Args:
       module: an nnx module; its ``nnx.Param`` are trained, its other state carried.
-      loss: ``loss(module, batch) -> scalar``, a mean over the batch's rows.
+      loss: ``loss(module, batch, key) -> scalar``, a mean over the batch's rows;
+        key: a random key per minibatch, None for the validation loss.
       train_rows, val_rows: pytrees of arrays with N_train / N_val rows (leading axis).
       config: the LoopConfig.
       progress: show a progress bar; desc: its label (and the errors').
@@ -187,32 +189,34 @@ class _Steps:
     loss: object
     split_rows: jax.sharding.NamedSharding
 
-    def train_loss(self, params, rest, batch):
+    def train_loss(self, params, rest, batch, key):
         """(loss, new non-trainable state) of one minibatch, in training mode."""
         batch = jax.lax.with_sharding_constraint(batch, self.split_rows)
         model = nnx.merge(self.train_graph, params, rest, copy=True)
-        return self.loss(model, batch), nnx.split(model, nnx.Param, ...)[2]
+        return self.loss(model, batch, key), nnx.split(model, nnx.Param, ...)[2]
 
     def validate(self, params, rest, rows):
         """The loss on ``rows`` in evaluation mode."""
         rows = jax.lax.with_sharding_constraint(rows, self.split_rows)
-        return self.loss(nnx.merge(self.eval_graph, params, rest), rows)
+        return self.loss(nnx.merge(self.eval_graph, params, rest), rows, None)
 
     def epoch(self, opt, rows, num_batches, batch_size, params, rest, opt_state, key):
         """One pass over the shuffled minibatches: (params, rest, opt_state, mean loss)."""
         n_train = len(jax.tree.leaves(rows)[0])
         order = jax.random.permutation(key, n_train)[: num_batches * batch_size]
+        step_keys = jax.random.split(jax.random.fold_in(key, 1), num_batches)
 
-        def step(carry, index):
+        def step(carry, index_and_key):
             params, rest, opt_state = carry
+            index, step_key = index_and_key
             batch = jax.tree.map(lambda a: a[index], rows)
             (loss, rest), grads = jax.value_and_grad(self.train_loss, has_aux=True)(
-                params, rest, batch
+                params, rest, batch, step_key
             )
             updates, opt_state = opt.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), rest, opt_state), loss
 
         carry, losses = jax.lax.scan(
-            step, (params, rest, opt_state), order.reshape(num_batches, batch_size)
+            step, (params, rest, opt_state), (order.reshape(num_batches, batch_size), step_keys)
         )
         return *carry, losses.mean()

@@ -48,8 +48,8 @@ def fit(
     """
     config = resolve(config, train)
 
-    def loss(module, batch):
-        return batch_loss(module, batch, config.loss, config.jacobian_weight)[0]
+    def loss(module, batch, key):
+        return batch_loss(module, batch, config.loss, config.jacobian_weight, key)[0]
 
     return fit_module(
         model,
