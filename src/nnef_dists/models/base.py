@@ -13,9 +13,8 @@ be symmetric positive semi-definite use a congruent scaling (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
-
 from functools import partial
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -143,7 +142,7 @@ class ETModel(nnx.Module):
         return jax.jacfwd(self.mu_T)(eta)
 
     def mu_T_and_jvp(self, eta: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(mu_T(eta), J u_m for each row u_m of u) with J = ``jacobian(eta)``: (k,), (m, k) -> (k,), (m, k).
+        """(mu_T(eta), J u_m per row u_m of u), J = ``jacobian``: (k,), (m, k) -> (k,), (m, k).
 
         Forward-mode passes along the m directions sharing one mu_T (for
         autodiff models; ``jacobian`` takes k), or the model's cov_TT times u

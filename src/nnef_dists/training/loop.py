@@ -8,8 +8,9 @@ scalar``; the loop trains the module's ``nnx.Param`` in place:
   (optax);
 - each epoch is one compiled call, a ``lax.scan`` over the shuffled
   minibatches, each with a random key of its own for a loss that draws
-  (``key`` is None on the validation rows); other state (e.g. BatchNorm running averages, updated in the
-  module's training mode) is carried through it;
+  (``key`` is None on the validation rows); other state (e.g. BatchNorm
+  running averages, updated in the module's training mode) is carried
+  through it;
 - data-parallel over ``num_devices`` local devices (``nnef_dists.parallel``):
   every minibatch and the validation rows are split over the devices, the
   data, parameters and optimiser state replicated, and XLA sums the

@@ -82,7 +82,7 @@ def mu_residual(mu_pred, batch, norm, loss: str):
 
 
 def _cov_cholesky(cov):
-    """Cholesky factors (n, k, k) of cov_TT plus 1e-6 of its diagonal (singular when not minimal)."""
+    """Cholesky factors (n, k, k) of cov_TT plus 1e-6 of its diagonal (for non-minimal T)."""
     diag = jnp.diagonal(cov, axis1=-2, axis2=-1)
     return jnp.linalg.cholesky(cov + 1e-6 * diag[..., None] * jnp.eye(cov.shape[-1]))
 
