@@ -22,6 +22,7 @@ LAYERS = [
     {"sampling"},
     {"data"},
     {"models"},
+    {"toolkit"},
     {"training"},
     {"inference", "flows", "fit"},
     {"cli", "generate_data", "models.*.train"},  # commands, and their python -m aliases
@@ -127,7 +128,12 @@ def test_functions_are_short_or_say_why():
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("nnef_dists.errors", 0), ("nnef_dists.models.mlp_et.train", 7), ("nnef_dists.cli.demo", 7)],
+    [
+        ("nnef_dists.errors", 0),
+        ("nnef_dists.toolkit.build", 5),
+        ("nnef_dists.models.mlp_et.train", 8),
+        ("nnef_dists.cli.demo", 8),
+    ],
 )
 def test_layer_of_examples(module, layer):
     assert layer_of(module) == layer

@@ -109,6 +109,23 @@ class ExponentialFamily(metaclass=_CheckedOnBuild):
             ok = ok & jnp.all((part > lo) & (part < hi), axis=-1)
         return ok
 
+    def reference_eta(self):
+        """An eta (stat_dim,) inside the natural parameter space, where ``natural`` starts.
+
+        By default, per statistic: 0 if its ``eta_bounds`` interval holds 0,
+        else 1 inside its finite bound (gamma: log_x 0, x -1, the exponential
+        distribution). Families whose natural space is not a box override it.
+        """
+        eta = np.zeros(self.stat_dim)
+        start = 0
+        for name, size in self.stat_sizes.items():
+            lo, hi = self.eta_bounds().get(name, (-np.inf, np.inf))
+            if not lo < 0.0 < hi:
+                value = lo + 1.0 if np.isinf(hi) else hi - 1.0 if np.isinf(lo) else 0.5 * (lo + hi)
+                eta[start : start + size] = value
+            start += size
+        return eta
+
     def reparam_eta(self, eta):
         """Map a raw grid point (stat_dim,) to the eta that is sampled and stored."""
         return eta

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 
 from nnef_dists.families.base import ExponentialFamily
@@ -47,6 +48,10 @@ class LaplaceProduct(ExponentialFamily):
 
     def in_natural_space(self, eta):
         return eta[..., 0] + eta[..., 1] > 0
+
+    def reference_eta(self):
+        """Both Laplace factors of rate 1."""
+        return np.ones(2)
 
     def quadrature_breakpoints(self):
         return (-1.0, 1.0)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from nnef_dists.families.base import ExponentialFamily
@@ -62,6 +63,10 @@ class MultivariateNormal(ExponentialFamily):
         """M negative definite, batched over the leading dims of eta."""
         _, M = self._split(eta)
         return jnp.linalg.eigvalsh(M)[..., -1] < 0
+
+    def reference_eta(self):
+        """The standard normal: eta_x = 0, M = -I / 2."""
+        return np.asarray(self._join(jnp.zeros(self.d), -0.5 * jnp.eye(self.d)))
 
     def reparam_eta(self, eta):
         """Symmetrise M and lift the precision's spectrum to >= min_precision."""

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import jax.numpy as jnp
+import numpy as np
 
 from nnef_dists.families.base import ExponentialFamily
 from nnef_dists.families.registry import register_family
@@ -38,3 +39,7 @@ class Polynomial(ExponentialFamily):
 
     def in_natural_space(self, eta):
         return eta[..., -1] < 0
+
+    def reference_eta(self):
+        """exp(-x^p): the highest power's coefficient -1, the others 0."""
+        return np.append(np.zeros(self.p - 1), -1.0)
