@@ -10,9 +10,9 @@ need not be self-concordant (the polynomial family's is not).
 
 The decrement is the distance from mean(eta) to mu in the Fisher metric at
 eta, so it is the error left in eta in that metric (about sqrt(2 KL)), and
-it is returned as the residual: a solve is ``converged`` when it is at most
-sqrt(machine epsilon), after which one more full step leaves an error of
-about its square. A mu outside the interior of the convex hull of T(x) is
+it is returned as the residual. The steps go on until it is at most 100
+machine epsilons or stops falling below sqrt(machine epsilon) (round-off); a
+solve is ``converged`` when it ends at most sqrt(machine epsilon). A mu outside the interior of the convex hull of T(x) is
 the mean of no member of the family: eta runs to the boundary of the natural
 space or to infinity, where the decrement stays large or Cov[T] becomes
 singular; a solve whose Cov[T] has a condition number above eps^(-3/4)
@@ -61,42 +61,47 @@ def newton_inverse(moments, in_space, mu, start, log_partition=None) -> NaturalR
         return step, jnp.sqrt(jnp.maximum(-(g @ step), 0.0))
 
     def objective(eta):
-        return log_partition(eta) - mu @ eta if log_partition is not None else 0.0
+        return log_partition(eta) - mu @ eta
 
-    def acceptable(eta, step, decrement, scale):
+    def trial(eta, f, step, decrement, scale):
+        """(acceptable, f at eta + scale * step): inside, finite and, with A, Armijo."""
         new = eta + scale * step
-        ok = in_space(new) & jnp.all(jnp.isfinite(moments(new)[0]))
         if log_partition is None:
-            return ok
-        # f decreases by at least 1e-4 of its first-order prediction (g . step = -decrement^2),
-        # give or take round-off in f
-        slack = 64 * eps * (jnp.abs(objective(eta)) + 1.0)
-        drop = objective(eta) - objective(new)
-        return ok & jnp.isfinite(drop) & (drop >= 1e-4 * scale * decrement**2 - slack)
+            return in_space(new) & jnp.all(jnp.isfinite(moments(new)[0])), f
+        a, linear = log_partition(new), mu @ new
+        f_new = a - linear
+        # f drops by at least 1e-4 of its first-order prediction (g . step = -decrement^2),
+        # give or take the round-off of A and mu . eta, which cancel in f
+        slack = 64 * eps * (jnp.abs(a) + jnp.abs(linear) + 1.0)
+        enough_drop = f - f_new >= 1e-4 * scale * decrement**2 - slack
+        return in_space(new) & jnp.isfinite(f_new) & enough_drop, f_new
 
     def iterate(carry):
-        i, eta, step, decrement, previous = carry
+        i, eta, f, step, decrement, _ = carry
         scale = jnp.where(decrement > 0.25, 1.0 / (1.0 + decrement), 1.0)
 
         def halve(c):
-            return c[0] + 1, 0.5 * c[1]
+            halvings, scale, _, _ = c
+            return halvings + 1, 0.5 * scale, *trial(eta, f, step, decrement, 0.5 * scale)
 
-        halvings, scale = jax.lax.while_loop(
-            lambda c: (c[0] < MAX_HALVINGS) & ~acceptable(eta, step, decrement, c[1]),
+        halvings, scale, ok, f_new = jax.lax.while_loop(
+            lambda c: (c[0] < MAX_HALVINGS) & ~c[2],
             halve,
-            (0, scale),
+            (0, scale, *trial(eta, f, step, decrement, scale)),
         )
-        new = jnp.where(halvings < MAX_HALVINGS, eta + scale * step, eta)
+        new, f = jnp.where(ok, eta + scale * step, eta), jnp.where(ok, f_new, f)
         new_step, new_decrement = newton(new)
-        return i + 1, new, new_step, new_decrement, decrement
+        return i + 1, new, f, new_step, new_decrement, decrement
 
     def going(carry):
-        i, _, _, decrement, previous = carry
-        return (i < MAX_STEPS) & (decrement > stop) & (previous > enough) & jnp.isfinite(decrement)
+        i, _, _, _, decrement, previous = carry
+        stalled = (decrement >= previous) & (decrement <= enough)  # at round-off
+        return (i < MAX_STEPS) & (decrement > stop) & ~stalled & jnp.isfinite(decrement)
 
     step, decrement = newton(start)
-    init = (0, start, step, decrement, jnp.asarray(jnp.inf, mu.dtype))
-    steps, eta, _, decrement, previous = jax.lax.while_loop(going, iterate, init)
+    f = objective(start) if log_partition is not None else jnp.zeros((), mu.dtype)
+    init = (0, start, f, step, decrement, jnp.asarray(jnp.inf, mu.dtype))
+    steps, eta, _, _, decrement, _ = jax.lax.while_loop(going, iterate, init)
     lam = jnp.linalg.eigvalsh(moments(eta)[1])
     resolved = lam[0] > lam[-1] * eps**0.75  # not a limit of ever larger eta
     converged = jnp.isfinite(decrement) & (decrement <= enough) & resolved
