@@ -147,22 +147,24 @@ def quadrature_reference(T, log_density, lo, hi):
 @pytest.mark.parametrize(
     "family, eta, T, lo, hi",
     [
-        (
+        pytest.param(
             get_family("polynomial", p=4),
             [0.5, -0.3, 0.2, -0.4],
             lambda x: np.array([x, x**2, x**3, x**4]),
             -np.inf,
             np.inf,
+            id="polynomial",
+            marks=pytest.mark.slow,  # 10 s; the user's family below runs in make test
         ),
-        (
+        pytest.param(
             GeneralisedInverseGaussian(),
             [0.5, -1.5, -0.7],
             lambda x: np.array([np.log(x), x, 1 / x]),
             0.0,
             np.inf,
+            id="user_gig",
         ),
     ],
-    ids=["polynomial", "user_gig"],
 )
 def test_quadrature_families_against_scipy_quad(family, eta, T, lo, hi):
     tk = toolkit(family)
@@ -194,12 +196,13 @@ FAMILIES = [
     ("dirichlet", {"K": 5}, [[-0.5, 0.0, 1.0, 3.0, 10.0]]),
     ("gaussian_1d", {}, [[3.0, -0.2], [-40.0, -50.0]]),
     ("multivariate_normal_tril", {"d": 2}, [[0.5, -1.0, -0.8, 0.3, -0.6]]),
-    ("polynomial", {"p": 4}, [[0.5, -0.3, 0.2, -0.4]]),
-    ("laplace_product", {}, [[0.3, 2.0]]),
+    # about 10 s each (quadrature; a logsumexp of pieces): make test-all
+    pytest.param("polynomial", {"p": 4}, [[0.5, -0.3, 0.2, -0.4]], marks=pytest.mark.slow),
+    pytest.param("laplace_product", {}, [[0.3, 2.0]], marks=pytest.mark.slow),
 ]
 
 
-@pytest.mark.parametrize("name, params, etas", FAMILIES, ids=[f[0] for f in FAMILIES])
+@pytest.mark.parametrize("name, params, etas", FAMILIES)
 def test_natural_inverts_mean_to_1e_10(name, params, etas):
     tk = toolkit(get_family(name, **params))
     eta = jnp.asarray(etas)

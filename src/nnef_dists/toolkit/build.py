@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnef_dists.errors import FamilyError
 from nnef_dists.families import ExponentialFamily
@@ -62,12 +63,43 @@ def _of_family(family: ExponentialFamily) -> Toolkit:
         moments=moments,
         log_partition_fn=exact.log_partition,
         in_space=family.in_natural_space,
-        start=lambda mu: jnp.asarray(family.reference_eta(), mu.dtype),
+        start=_start(family, exact.log_partition),
         statistics=family.compute_stats_flat,
         log_base=family.log_base_measure,
         expected_log_base=_expected_log_base(family, by_quadrature),
         sampler=_sampler(family, by_quadrature),
     )
+
+
+#: Anchor points ``natural`` may start from, and the spread of their radii (decades).
+ANCHORS, RADII = 256, (-1.5, 2.5)
+
+
+def _start(family, log_partition):
+    """mu -> the anchor eta_a minimising A(eta_a) - mu . eta_a, i.e. KL(p(mu) || p(eta_a)).
+
+    The anchors are ``family.reference_eta()`` r and r + rho u (|r| + 1), u
+    random unit vectors, rho log-uniform over RADII decades, those outside
+    the natural space (or with A not finite) replaced by r. Without A: r.
+    """
+    reference = np.asarray(family.reference_eta(), float)
+    if log_partition is None:
+        return lambda mu: jnp.asarray(reference, mu.dtype)
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((ANCHORS - 1, reference.size))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    rho = 10.0 ** rng.uniform(*RADII, size=(ANCHORS - 1, 1))
+    candidates = np.vstack([reference, reference + rho * u * (np.abs(reference) + 1.0)])
+
+    def start(mu):
+        anchors = jnp.asarray(candidates, mu.dtype)
+        a = jax.vmap(log_partition)(anchors)
+        valid = family.in_natural_space(anchors) & jnp.isfinite(a)
+        anchors = jnp.where(valid[:, None], anchors, anchors[0])
+        bregman = jnp.where(valid, a, a[0]) - anchors @ mu
+        return anchors[jnp.argmin(bregman)]
+
+    return start
 
 
 def _expected_log_base(family, by_quadrature: bool):
@@ -89,10 +121,7 @@ def _of_model(model) -> Toolkit:
     cov = model.cov_TT if "cov_TT" in provides else model.jacobian
     norm = model.module.norm
     family = _family_or_none(model)
-    if "eta_from_mu" in provides:
-        start = model.eta_from_mu
-    else:
-        start = lambda mu: jnp.asarray(norm.eta.mean, mu.dtype)  # noqa: E731
+    log_partition = model.log_partition if "log_partition" in provides else None
     in_space = family.in_natural_space if family is not None else lambda eta: jnp.array(True)
     by_quadrature = family is not None and supports_quadrature(family)
     return Toolkit(
@@ -100,14 +129,33 @@ def _of_model(model) -> Toolkit:
         source="network",
         eta_dim=int(norm.eta.mean.shape[0]),
         moments=lambda eta: (model.mu_T(eta), cov(eta)),
-        log_partition_fn=model.log_partition if "log_partition" in provides else None,
+        log_partition_fn=log_partition,
         in_space=in_space,
-        start=start,
+        start=_network_start(model, log_partition),
         statistics=None if family is None else family.compute_stats_flat,
         log_base=None if family is None else family.log_base_measure,
         expected_log_base=None if family is None else _expected_log_base(family, by_quadrature),
         sampler=None,
     )
+
+
+def _network_start(model, log_partition):
+    """mu -> the training eta kept with the model (or the training mean) closest to the
+    answer: least A(eta_a) - mu . eta_a where the network has A, else nearest mu_T(eta_a)
+    in units of the training mu's spread."""
+    norm = model.module.norm
+    if model.domain is None:
+        return lambda mu: jnp.asarray(norm.eta.mean, mu.dtype)
+    points = model.domain.points
+
+    def start(mu):
+        anchors = jnp.asarray(points, mu.dtype)
+        if log_partition is not None:
+            return anchors[jnp.argmin(log_partition(anchors) - anchors @ mu)]
+        gap = (model.mu_T(anchors) - mu) / jnp.asarray(norm.mu.scale, mu.dtype)
+        return anchors[jnp.argmin(jnp.sum(gap**2, axis=1))]
+
+    return start
 
 
 def _family_or_none(model):

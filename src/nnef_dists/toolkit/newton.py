@@ -12,8 +12,9 @@ The decrement is the distance from mean(eta) to mu in the Fisher metric at
 eta, so it is the error left in eta in that metric (about sqrt(2 KL)), and
 it is returned as the residual. The steps go on until it is at most 100
 machine epsilons or stops falling below sqrt(machine epsilon) (round-off); a
-solve is ``converged`` when it ends at most sqrt(machine epsilon). A mu outside the interior of the convex hull of T(x) is
-the mean of no member of the family: eta runs to the boundary of the natural
+solve is ``converged`` when it ends at most sqrt(machine epsilon). A mu
+outside the interior of the convex hull of T(x) is the mean of no member of
+the family: eta runs to the boundary of the natural
 space or to infinity, where the decrement stays large or Cov[T] becomes
 singular; a solve whose Cov[T] has a condition number above eps^(-3/4)
 (5.6e11 in float64) is not ``converged`` either.
