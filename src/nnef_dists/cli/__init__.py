@@ -1,6 +1,7 @@
 """The ``nnef`` command: one parser, a subcommand per module, one error boundary (README: Commands).
 
-    nnef generate | train | evaluate | fit | cavi | cde train|infer|coverage | demo
+    nnef generate | train | evaluate | fit | moments | natural | cavi
+        | cde train|infer|coverage | demo
     nnef --version
 
 Each command module of this package exposes ``add_arguments(parser)`` and
@@ -28,6 +29,8 @@ COMMANDS = {
     "train": "train an ET network on a data set",
     "evaluate": "score a trained ET network on a data set",
     "fit": "from T(x) to a trusted moment map: generate, train, evaluate, refine",
+    "moments": "a family's or a model's mu_T, A, entropy (and Cov) at the eta of a CSV",
+    "natural": "the inverse map: eta from the mu of a CSV, with residual and converged flag",
     "cavi": "run a CAVI example config (configs/cavi)",
     "cde": "conditional density estimation with normalising flows (CSV files)",
     "demo": "the whole pipeline on a small built-in default",

@@ -73,16 +73,17 @@ def read_csv(path, skip_header: bool = False, columns: int | None = None) -> np.
     return values
 
 
-def write_csv(path, header: list[str], rows) -> None:
-    """Write ``header`` and ``rows`` (sequences of numbers or labels) atomically."""
+def write_csv(path, header: list[str], rows, digits: int = 9) -> None:
+    """Write ``header`` and ``rows`` (sequences of numbers or labels) atomically, numbers
+    to ``digits`` significant digits (17: float64 exactly)."""
     with atomic_file(path, "w") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow([_format(v) for v in row])
+            writer.writerow([_format(v, digits) for v in row])
 
 
-def _format(value) -> str:
-    if isinstance(value, str | int | np.integer):
-        return str(value)
-    return f"{float(value):.9g}"
+def _format(value, digits: int) -> str:
+    if isinstance(value, str | bool | int | np.integer | np.bool_):
+        return str(int(value)) if isinstance(value, bool | np.bool_) else str(value)
+    return f"{float(value):.{digits}g}"
