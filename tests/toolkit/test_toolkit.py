@@ -199,6 +199,8 @@ FAMILIES = [
     # about 10 s each (quadrature; a logsumexp of pieces): make test-all
     pytest.param("polynomial", {"p": 4}, [[0.5, -0.3, 0.2, -0.4]], marks=pytest.mark.slow),
     pytest.param("laplace_product", {}, [[0.3, 2.0]], marks=pytest.mark.slow),
+    ("rectified_gaussian", {}, [[0.4, -1.3]]),
+    pytest.param("nn_stats", {}, [[0.2, -0.4, 0.3]], marks=pytest.mark.slow),
 ]
 
 
@@ -210,6 +212,14 @@ def test_natural_inverts_mean_to_1e_10(name, params, etas):
     assert bool(result.converged.all()), result
     np.testing.assert_allclose(result.eta, eta, rtol=RTOL, atol=RTOL * float(jnp.abs(eta).max()))
     assert float(result.residual.max()) < 1e-8
+
+
+def test_a_non_minimal_family_is_flagged_not_solved():
+    # fisher_bingham's x x^T has a constant trace on the sphere: Cov[T] is singular,
+    # eta is not unique, and natural says so instead of returning one of them
+    tk = toolkit(get_family("fisher_bingham"))
+    eta = jnp.asarray(np.random.default_rng(1).normal(size=9) * 0.3)
+    assert not bool(tk.natural(tk.mean(eta)).converged)
 
 
 def test_natural_works_under_jit_and_vmap():
