@@ -49,3 +49,15 @@ def test_a_network_without_a_log_partition_says_so(tmp_path):
     tk = toolkit(saved(tmp_path, "mlp_et"))
     with pytest.raises(NotImplementedError, match="does not provide entropy"):
         tk.entropy(jnp.asarray(ETA[0], jnp.float32))
+
+
+def test_a_model_whose_family_module_is_gone_still_gives_its_moments(tmp_path):
+    config = parse_train_config({"model": "mlp_et", "data": "x.pkl"})
+    model = build_model(config, 2, Normalization.from_data(ETA, ETA))
+    nowhere = {"name": "module_that_is_nowhere:MyFamily", "x_shape": None, "params": {}}
+    (tmp_path / "m").mkdir()
+    write_model(tmp_path / "m", model, model_record(model, config, nowhere, ["a", "b"], ETA))
+    tk = toolkit(tmp_path / "m")
+    np.testing.assert_array_equal(tk.mean(jnp.asarray(ETA)), load_model(tmp_path / "m").mu_T(ETA))
+    with pytest.raises(NotImplementedError, match="does not provide log_prob"):
+        tk.log_prob(jnp.ones(1), jnp.asarray(ETA[0]))

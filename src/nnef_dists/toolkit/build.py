@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnef_dists.errors import FamilyError
+from nnef_dists.errors import NnefError
 from nnef_dists.families import ExponentialFamily
 from nnef_dists.sampling.exact import exact_functions
 from nnef_dists.sampling.quadrature import moments_from_nodes, rule_for, supports_quadrature
@@ -159,7 +159,9 @@ def _network_start(model, log_partition):
 
 
 def _family_or_none(model):
+    """The model's family, or None where its module cannot be found (the network's
+    own members still work; those that need T(x) or the natural space say so)."""
     try:
         return model.family
-    except (FamilyError, ImportError, jax.errors.JAXTypeError):
+    except (NnefError, ImportError):
         return None
