@@ -11,7 +11,7 @@ inverses jitted and vmapped over all N (compiled beforehand, best of
   failures are silent);
 - points per second.
 
-Then, for a quadrature family (polynomial, p = 4) and, with --model DIR, a
+Then, for a quadrature family (polynomial, p = 4, N / 100 points) and, with --model DIR, a
 trained potential_et: the same figures for ``natural`` and the entropy's
 throughput (no efax peer).
 
@@ -115,7 +115,7 @@ def main():
                 jax.jit(lambda m, name=name: efax_inverse(name, m)), mu, args.repeats
             )
             row(f"{name}: efax to_nat", n, seconds, *scores(np.asarray(got), np.asarray(eta)))
-    quadrature_rows(n // 10, args.repeats, rng)
+    quadrature_rows(n // 100, args.repeats, rng)
     if args.model:
         model_rows(args.model, n, args.repeats, rng)
 

@@ -276,3 +276,24 @@ def test_members_a_backend_lacks_say_so():
     tk = toolkit(get_family("von_mises"))  # a circle: no inverse-CDF sampler
     with pytest.raises(NotImplementedError, match="von_mises .* does not provide sample"):
         tk.sample(jax.random.key(0), jnp.array([1.0, 0.0]), 10)
+
+
+@pytest.mark.parametrize(
+    "name, params, eta",
+    [
+        ("gamma", {}, [[1.5, -2.0], [-0.7, -0.1], [60.0, -5.0]]),
+        ("beta", {}, [[0.5, 2.2], [8.0, 3.1]]),
+        ("dirichlet", {"K": 5}, [[0.5, 1.0, 1.0, 3.0, 10.0]]),
+        ("von_mises", {}, [[2.0, -1.0], [0.3, 0.1], [30.0, 0.0]]),
+    ],
+)
+def test_natural_guesses_are_close_and_natural_polishes_them(name, params, eta):
+    # the approximations (Minka; psi(a) ~ log(a - 1/2); Banerjee et al.) are a few per cent
+    # off for these eta; natural then needs few Newton steps
+    family = get_family(name, **params)
+    tk, eta = toolkit(family), jnp.asarray(eta)
+    mu = tk.mean(eta)
+    guess = jax.vmap(family.natural_guess)(mu)
+    np.testing.assert_allclose(guess, eta, rtol=0.15, atol=0.15)
+    result = tk.natural(mu)
+    assert int(result.steps.max()) <= 6, result.steps

@@ -126,6 +126,14 @@ class ExponentialFamily(metaclass=_CheckedOnBuild):
             start += size
         return eta
 
+    def natural_guess(self, mu):
+        """An approximate eta (stat_dim,) with E[T | eta] = mu (stat_dim,), or None.
+
+        Optional: where a family knows a cheap approximate inverse, ``natural``
+        starts from it (when it beats the anchors), and Newton polishes it.
+        """
+        return None
+
     def reparam_eta(self, eta):
         """Map a raw grid point (stat_dim,) to the eta that is sampled and stored."""
         return eta

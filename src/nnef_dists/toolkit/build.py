@@ -78,9 +78,10 @@ ANCHORS, RADII = 256, (-1.5, 2.5)
 def _start(family, log_partition):
     """mu -> the anchor eta_a minimising A(eta_a) - mu . eta_a, i.e. KL(p(mu) || p(eta_a)).
 
-    The anchors are ``family.reference_eta()`` r and r + rho u (|r| + 1), u
-    random unit vectors, rho log-uniform over RADII decades, those outside
-    the natural space (or with A not finite) replaced by r. Without A: r.
+    The anchors are ``family.reference_eta()`` r, r + rho u (|r| + 1) (u
+    random unit vectors, rho log-uniform over RADII decades) and the family's
+    ``natural_guess(mu)`` where it has one; those outside the natural space
+    (or with A not finite) are replaced by r. Without A: r.
     """
     reference = np.asarray(family.reference_eta(), float)
     if log_partition is None:
@@ -91,13 +92,23 @@ def _start(family, log_partition):
     rho = 10.0 ** rng.uniform(*RADII, size=(ANCHORS - 1, 1))
     candidates = np.vstack([reference, reference + rho * u * (np.abs(reference) + 1.0)])
 
+    guesses = type(family).natural_guess is not ExponentialFamily.natural_guess
+
+    def usable(eta, a):
+        return family.in_natural_space(eta) & jnp.isfinite(a) & jnp.all(jnp.isfinite(eta), -1)
+
     def start(mu):
-        anchors = jnp.asarray(candidates, mu.dtype)
+        anchors = jnp.asarray(candidates, mu.dtype)  # A at them: once, not per mu
         a = jax.vmap(log_partition)(anchors)
-        valid = family.in_natural_space(anchors) & jnp.isfinite(a)
-        anchors = jnp.where(valid[:, None], anchors, anchors[0])
-        bregman = jnp.where(valid, a, a[0]) - anchors @ mu
-        return anchors[jnp.argmin(bregman)]
+        a = jnp.where(usable(anchors, a), a, jnp.inf)
+        best = jnp.argmin(a - anchors @ mu)
+        eta, value = anchors[best], a[best] - anchors[best] @ mu
+        if guesses:  # the family's own approximate inverse, where it does better
+            guess = jnp.asarray(family.natural_guess(mu), mu.dtype)
+            a_guess = log_partition(guess)
+            better = usable(guess, a_guess) & (a_guess - guess @ mu < value)
+            eta = jnp.where(better, guess, eta)
+        return eta
 
     return start
 

@@ -8,8 +8,8 @@ resolved here, when the size of the training split is known:
   [MIN_EPOCHS, MAX_EPOCHS]: 1500 epochs for 6,554 training eta in minibatches
   of 64. Measured on 8192 HMC eta of gamma: the error against the truth kept
   falling up to 1500 epochs (glu_et: 1.31, 0.74, 0.39 x the noise floor at
-  300, 600, 1500); a model takes 40 s to 6.5 min on 2 CPU cores, the most
-  for the Jacobian-weighted models at k >= 4 (README: Default training settings);
+  300, 600, 1500); a model takes 40 s to 2 min on 2 CPU cores, except
+  geometric_flow_et at k >= 4, 6.5 min (README: Default training settings);
 - patience: the whole run (the learning rate decays on a cosine to the end,
   where the best epochs come; the best parameters are kept anyway);
 - loss, jacobian_weight, hidden_sizes: the model's own ``training_defaults``,

@@ -27,3 +27,16 @@ def resolve_x_shape(family, shape: tuple) -> None:
     if given is not None and tuple(np.atleast_1d(given).tolist()) != shape:
         raise ValueError(f"{type(family).__name__}: x_shape {given!r} != expected {shape}")
     object.__setattr__(family, "x_shape", shape)
+
+
+def dirichlet_guess(mean_log):
+    """Approximate Dirichlet eta = alpha - 1 (K,) from E[log x_k] (K,) (beta: K = 2).
+
+    With psi(a) ~ log(a - 1/2), psi(a_k) - psi(a_0) = m_k gives
+    a_k = 1/2 + e^(m_k) (a_0 - 1/2) and, summing, a_0 = (K - S) / (2 (1 - S)),
+    S = sum_k e^(m_k) < 1 (Jensen).
+    """
+    weights = jnp.exp(mean_log)
+    total = jnp.sum(weights)
+    alpha0 = (mean_log.shape[0] - total) / (2.0 * (1.0 - total))
+    return 0.5 + weights * (alpha0 - 0.5) - 1.0

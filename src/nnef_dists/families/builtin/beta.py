@@ -13,6 +13,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from nnef_dists.families.base import ExponentialFamily
+from nnef_dists.families.builtin._common import dirichlet_guess
 from nnef_dists.families.domains import Simplex
 from nnef_dists.families.registry import register_family
 
@@ -40,6 +41,10 @@ class Beta(ExponentialFamily):
 
     def eta_bounds(self):
         return {"log_x": (-1.0, np.inf), "log_1mx": (-1.0, np.inf)}
+
+    def natural_guess(self, mu):
+        """psi(a) ~ log(a - 1/2) in psi(a_k) - psi(a_0) = E[log x_k], solved for a."""
+        return dirichlet_guess(mu)
 
     def log_partition(self, eta):
         # Not jax.scipy.special.betaln: its min/max split gives a wrong Hessian at a == b.

@@ -8,7 +8,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from nnef_dists.families.base import ExponentialFamily
-from nnef_dists.families.builtin._common import resolve_x_shape
+from nnef_dists.families.builtin._common import dirichlet_guess, resolve_x_shape
 from nnef_dists.families.domains import Simplex
 from nnef_dists.families.registry import register_family
 
@@ -44,6 +44,10 @@ class Dirichlet(ExponentialFamily):
 
     def eta_bounds(self):
         return {"log_x": (-1.0, np.inf)}
+
+    def natural_guess(self, mu):
+        """psi(a) ~ log(a - 1/2) in psi(a_k) - psi(a_0) = E[log x_k], solved for a."""
+        return dirichlet_guess(mu)
 
     def log_partition(self, eta):
         alpha = eta + 1.0

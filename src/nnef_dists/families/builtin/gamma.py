@@ -34,6 +34,12 @@ class Gamma(ExponentialFamily):
     def eta_bounds(self):
         return {"log_x": (-1.0, np.inf), "x": (-np.inf, 0.0)}
 
+    def natural_guess(self, mu):
+        """Minka's approximation of the shape from s = log E[x] - E[log x] (> 0)."""
+        s = jnp.log(mu[1]) - mu[0]
+        shape = (3.0 - s + jnp.sqrt((s - 3.0) ** 2 + 24.0 * s)) / (12.0 * s)
+        return jnp.stack([shape - 1.0, -shape / mu[1]])
+
     def log_partition(self, eta):
         shape = eta[0] + 1.0
         return gammaln(shape) - shape * jnp.log(-eta[1])

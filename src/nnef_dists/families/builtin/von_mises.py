@@ -40,5 +40,11 @@ class VonMises(ExponentialFamily):
     def _compute_stats(self, x):
         return {"cos": x[:1], "sin": x[1:]}
 
+    def natural_guess(self, mu):
+        """kappa ~ r (2 - r^2) / (1 - r^2), r = |E[(cos, sin)]| (Banerjee et al.)."""
+        r = jnp.sqrt(jnp.sum(mu**2))
+        kappa = r * (2.0 - r**2) / (1.0 - r**2)
+        return mu * jnp.where(r > 0, kappa / jnp.where(r > 0, r, 1.0), 0.0)
+
     def log_partition(self, eta):
         return math.log(2.0 * math.pi) + log_i0(jnp.sum(eta**2))
