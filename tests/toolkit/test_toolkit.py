@@ -19,6 +19,7 @@ from nnef_dists.toolkit import NotConvergedError, toolkit
 from tests.toolkit.gig_family import GeneralisedInverseGaussian
 
 RTOL = 1e-10
+slow = pytest.mark.slow  # make test-all; make test keeps one case per kind
 
 
 @pytest.fixture(autouse=True)
@@ -191,15 +192,15 @@ def test_generalised_inverse_gaussian_mean_against_scipy_stats():
 # ---- the inverse map ---------------------------------------------------------------------
 FAMILIES = [
     ("gamma", {}, [[1.5, -2.0], [-0.7, -0.1], [60.0, -5.0]]),
-    ("beta", {}, [[-0.5, 2.2], [8.0, 0.1]]),
-    ("von_mises", {}, [[2.0, -1.0], [0.01, 0.02], [30.0, 0.0]]),
+    pytest.param("beta", {}, [[-0.5, 2.2], [8.0, 0.1]], marks=slow),
+    pytest.param("von_mises", {}, [[2.0, -1.0], [0.01, 0.02], [30.0, 0.0]], marks=slow),
     ("dirichlet", {"K": 5}, [[-0.5, 0.0, 1.0, 3.0, 10.0]]),
-    ("gaussian_1d", {}, [[3.0, -0.2], [-40.0, -50.0]]),
-    ("multivariate_normal_tril", {"d": 2}, [[0.5, -1.0, -0.8, 0.3, -0.6]]),
+    pytest.param("gaussian_1d", {}, [[3.0, -0.2], [-40.0, -50.0]], marks=slow),
+    pytest.param("multivariate_normal_tril", {"d": 2}, [[0.5, -1.0, -0.8, 0.3, -0.6]], marks=slow),
     # about 10 s each (quadrature; a logsumexp of pieces): make test-all
     pytest.param("polynomial", {"p": 4}, [[0.5, -0.3, 0.2, -0.4]], marks=pytest.mark.slow),
     pytest.param("laplace_product", {}, [[0.3, 2.0]], marks=pytest.mark.slow),
-    ("rectified_gaussian", {}, [[0.4, -1.3]]),
+    pytest.param("rectified_gaussian", {}, [[0.4, -1.3]], marks=slow),
     pytest.param("nn_stats", {}, [[0.2, -0.4, 0.3]], marks=pytest.mark.slow),
 ]
 
@@ -214,6 +215,7 @@ def test_natural_inverts_mean_to_1e_10(name, params, etas):
     assert float(result.residual.max()) < 1e-8
 
 
+@pytest.mark.slow  # quadrature on the sphere, 5 s
 def test_a_non_minimal_family_is_flagged_not_solved():
     # fisher_bingham's x x^T has a constant trace on the sphere: Cov[T] is singular,
     # eta is not unique, and natural says so instead of returning one of them
@@ -260,8 +262,8 @@ def test_fit_is_maximum_likelihood():
     "name, params, eta, dist",
     [
         ("gamma", {}, *gamma_case(2.5, 2.0)[:2]),
-        ("gamma", {}, *gamma_case(0.4, 1.0)[:2]),
-        ("gaussian_1d", {}, *normal_case(1.0, 0.3)[:2]),
+        pytest.param("gamma", {}, *gamma_case(0.4, 1.0)[:2], marks=slow),
+        pytest.param("gaussian_1d", {}, *normal_case(1.0, 0.3)[:2], marks=slow),
     ],
 )
 def test_samples_pass_a_kolmogorov_smirnov_test(name, params, eta, dist):
@@ -282,9 +284,9 @@ def test_members_a_backend_lacks_say_so():
     "name, params, eta",
     [
         ("gamma", {}, [[1.5, -2.0], [-0.7, -0.1], [60.0, -5.0]]),
-        ("beta", {}, [[0.5, 2.2], [8.0, 3.1]]),
-        ("dirichlet", {"K": 5}, [[0.5, 1.0, 1.0, 3.0, 10.0]]),
-        ("von_mises", {}, [[2.0, -1.0], [0.3, 0.1], [30.0, 0.0]]),
+        pytest.param("beta", {}, [[0.5, 2.2], [8.0, 3.1]], marks=slow),
+        pytest.param("dirichlet", {"K": 5}, [[0.5, 1.0, 1.0, 3.0, 10.0]], marks=slow),
+        pytest.param("von_mises", {}, [[2.0, -1.0], [0.3, 0.1], [30.0, 0.0]], marks=slow),
     ],
 )
 def test_natural_guesses_are_close_and_natural_polishes_them(name, params, eta):

@@ -32,8 +32,17 @@ def _model(name, batch):
     return build_model(ModelSpec(model=name, hidden_sizes=(16,)), K, norm)
 
 
-@pytest.mark.parametrize("loss", ["mse", "noise_weighted", "whitened"])
-@pytest.mark.parametrize("name", ["mlp_et", "geometric_flow_et"])  # autodiff / own cov_TT
+@pytest.mark.parametrize(
+    "name, loss",
+    [
+        ("mlp_et", "mse"),  # autodiff
+        ("mlp_et", "whitened"),
+        ("geometric_flow_et", "mse"),  # its own cov_TT
+        pytest.param("mlp_et", "noise_weighted", marks=pytest.mark.slow),
+        pytest.param("geometric_flow_et", "noise_weighted", marks=pytest.mark.slow),
+        pytest.param("geometric_flow_et", "whitened", marks=pytest.mark.slow),
+    ],
+)
 def test_probed_residual_is_the_exact_residual_matrix_times_the_probe(name, loss):
     batch = _batch()
     model = _model(name, batch)

@@ -47,7 +47,7 @@ def _of_family(family: ExponentialFamily) -> Toolkit:
     if exact.source == "quadrature":
         rule = rule_for(family)
 
-        def moments(eta):
+        def moments(eta):  # both from one rule
             mu, cov, _, _ = moments_from_nodes(*rule(eta))
             return mu, cov
     else:
@@ -60,6 +60,7 @@ def _of_family(family: ExponentialFamily) -> Toolkit:
         name=family.name,
         source=exact.source,
         eta_dim=family.stat_dim,
+        mean_fn=exact.mu_T,
         moments=moments,
         log_partition_fn=exact.log_partition,
         in_space=family.in_natural_space,
@@ -139,6 +140,7 @@ def _of_model(model) -> Toolkit:
         name=f"{model.name} ({model.directory})",
         source="network",
         eta_dim=int(norm.eta.mean.shape[0]),
+        mean_fn=model.mu_T,
         moments=lambda eta: (model.mu_T(eta), cov(eta)),
         log_partition_fn=log_partition,
         in_space=in_space,

@@ -44,6 +44,7 @@ class Toolkit:
     Attributes:
       name: the family's (or the model's) name; source: "closed form",
         "quadrature" or "network".
+      mean_fn: eta -> mean (k,) alone (no covariance computed).
       moments: eta -> (mean (k,), covariance (k, k)).
       log_partition_fn: eta -> A (), or None where A is not known.
       in_space: eta -> bool, inside the natural parameter space.
@@ -56,6 +57,7 @@ class Toolkit:
     name: str
     source: str
     eta_dim: int
+    mean_fn: Callable
     moments: Callable
     log_partition_fn: Callable | None
     in_space: Callable
@@ -72,7 +74,7 @@ class Toolkit:
 
     def mean(self, eta):
         """mu_T(eta) = E[T(x)]: (..., k) -> (..., k)."""
-        return _vectorize(lambda e: self.moments(e)[0], "(k)->(k)")(eta)
+        return _vectorize(self.mean_fn, "(k)->(k)")(eta)
 
     def covariance(self, eta):
         """Cov[T(x)], the Fisher information in eta: (..., k) -> (..., k, k)."""
@@ -103,7 +105,7 @@ class Toolkit:
         expected_log_base = self._need(self.expected_log_base, "entropy (it needs E[log h])")
 
         def one(e):
-            return log_partition(e) - e @ self.moments(e)[0] - expected_log_base(e)
+            return log_partition(e) - e @ self.mean_fn(e) - expected_log_base(e)
 
         return _vectorize(one, "(k)->()")(eta)
 
@@ -112,7 +114,7 @@ class Toolkit:
         log_partition = self._need(self.log_partition_fn, "kl (it needs A)")
 
         def one(p, q):
-            return log_partition(q) - log_partition(p) - (q - p) @ self.moments(p)[0]
+            return log_partition(q) - log_partition(p) - (q - p) @ self.mean_fn(p)
 
         return _vectorize(one, "(k),(k)->()")(eta_p, eta_q)
 
