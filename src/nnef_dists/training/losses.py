@@ -63,9 +63,7 @@ def noise_cholesky(batch):
     """
     cov = batch["cov_TT"]
     s = 1.0 / jnp.sqrt(batch["ess"])  # 0 where ess = inf
-    noise = cov * (s[..., :, None] * s[..., None, :] + SE_FLOOR**2)
-    diag = jnp.diagonal(noise, axis1=-2, axis2=-1)
-    return jnp.linalg.cholesky(noise + 1e-6 * diag[..., None] * jnp.eye(cov.shape[-1]))
+    return _cov_cholesky(cov * (s[..., :, None] * s[..., None, :] + SE_FLOOR**2))
 
 
 def mu_residual(mu_pred, batch, norm, loss: str):
