@@ -1,5 +1,13 @@
 # Every target creates the virtual environment it needs from pyproject.toml.
-PYTHON ?= python3
+# Python: 3.12 where it is found (on the PATH or installed by pyenv), since efax, the
+# toolkit's independent test reference, needs >= 3.12; else python3 (>= 3.11).
+# Override with `make PYTHON=/path/to/python test`.
+ifndef PYTHON
+PYTHON := $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3) python3,\
+	$(shell $(p) -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && echo $(p))))
+endif
+# Test processes (pytest-xdist): one per core, at most 4; each test file runs in one process.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, len(os.sched_getaffinity(0))))' 2>/dev/null || echo 2)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -15,10 +23,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile
 
 test-all: $(STAMP)
-	$(BIN)/pytest -q -m ''
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m ''
 
 demo: $(STAMP)
 	$(BIN)/nnef demo

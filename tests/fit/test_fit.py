@@ -11,7 +11,7 @@ from nnef_dists.cli import alias
 from nnef_dists.data import load_dataset
 from nnef_dists.errors import ConfigError
 from nnef_dists.fit import load_fit_config, parse_fit_config
-from nnef_dists.fit.workflow import refine
+from nnef_dists.fit.workflow import heldout_errors, refine
 from nnef_dists.inference import providers
 from nnef_dists.models import load_model
 from nnef_dists.registry import import_user_module
@@ -49,19 +49,41 @@ def fitted(tmp_path_factory):
 
 
 def test_reaches_its_target_and_leaves_a_model_directory(fitted):
-    """Against quadrature of the user's family at fresh eta: relative RMSE below 5e-3."""
+    """Against quadrature of the user's family at 2000 fresh eta: relative RMSE below 5e-3
+    (the squared error is heavy-tailed, carried by a few eta near the box's edge, so
+    fewer eta would measure it loosely; fit itself requires the upper bound below it)."""
     _, out = fitted
     state = json.loads((out / "fit" / "state.json").read_text())
-    assert state["rounds"][-1]["met"] and max(state["rounds"][-1]["errors"]) <= 5e-3
+    assert state["rounds"][-1]["met"] and max(state["rounds"][-1]["upper"]) <= 5e-3
     family = import_user_module("nakagami_user").Nakagami()
     rng = np.random.default_rng(7)
-    eta = np.column_stack([rng.uniform(0.0, 2.0, 300), rng.uniform(-3.0, -0.5, 300)])
+    eta = np.column_stack([rng.uniform(0.0, 2.0, 2000), rng.uniform(-3.0, -0.5, 2000)])
     truth = quadrature_moments(family, eta)["mu_T"]
     pred = np.asarray(providers.network(out).mu_T(eta.astype(np.float32), None))
     rel = np.sqrt(np.mean((pred - truth) ** 2, 0)) / np.sqrt(np.mean(truth**2, 0))
     assert np.all(rel < 5e-3), rel
     assert "Target met" in (out / "report.md").read_text()
     assert (out / "heldout_error.png").stat().st_size > 1000
+
+
+class _Identity:
+    """A 'model' whose mu_T is eta itself."""
+
+    mu_T = staticmethod(lambda eta: eta)
+
+
+def test_upper_bound_sees_an_error_carried_by_one_eta():
+    """Derived by hand: errors equal at every eta leave no spread to resample (upper bound
+    = estimate); one eta carrying all the squared error is missed by ~37 % of the
+    resamples and repeated in others, so the 95 % bound is about sqrt(3) x the estimate."""
+    eta = np.linspace(1.0, 2.0, 256)[:, None]
+    even = {"eta": eta, "mu": eta + 1e-3, "se": None}
+    error, upper = heldout_errors(_Identity(), even)
+    np.testing.assert_allclose(upper, error, rtol=1e-3)  # float32 predictions: 1e-4 spread
+    one = {"eta": eta, "mu": eta.copy(), "se": None}
+    one["mu"][0] += 0.1
+    error, upper = heldout_errors(_Identity(), one)
+    assert 1.5 * error[0] < upper[0] < 2.2 * error[0]
 
 
 def test_a_rerun_resumes_without_training_again(fitted, capsys):

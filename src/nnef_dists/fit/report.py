@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -16,12 +17,19 @@ from nnef_dists.training.evaluate import format_metrics  # noqa: E402
 
 
 def summary(state: dict, labels: list) -> str:
-    """One line per round: eta, the held-out error per statistic, target met."""
-    width = max(12, *(len(label) + 2 for label in labels))
+    """One line per round: eta, the held-out error per statistic (its 95 % upper
+    confidence bound in brackets: the target is met when every bound is below it)."""
+    width = max(20, *(len(label) + 2 for label in labels))
     head = f"{'round':>6} {'eta':>7} " + "".join(f"{label:>{width}}" for label in labels)
-    lines = [f"held-out {state['measure']} per statistic (target {state['target']:g}):", head]
+    lines = [
+        f"held-out {state['measure']} per statistic [95 % upper bound] "
+        f"(target {state['target']:g}):",
+        head,
+    ]
     for r in state["rounds"]:
-        cells = "".join(f"{e:>{width}.3g}" for e in r["errors"])
+        cells = "".join(
+            f"{f'{e:.3g} [{u:.3g}]':>{width}}" for e, u in zip(r["errors"], r["upper"], strict=True)
+        )
         lines.append(f"{r['round']:>6} {r['num_eta']:>7} {cells}  {'met' if r['met'] else ''}")
     return "\n".join(lines)
 
@@ -58,7 +66,17 @@ def _plot(path: Path, state: dict, labels: list) -> None:
     rounds = [r["round"] for r in state["rounds"]]
     fig, ax = plt.subplots(figsize=(6, 4))
     for j, label in enumerate(labels):
-        ax.semilogy(rounds, [r["errors"][j] for r in state["rounds"]], "-o", label=label)
+        error = np.array([r["errors"][j] for r in state["rounds"]])
+        upper = np.array([r["upper"][j] for r in state["rounds"]])
+        ax.errorbar(
+            rounds,
+            error,
+            yerr=[np.zeros_like(error), upper - error],
+            fmt="-o",
+            capsize=3,
+            label=f"{label} (bar: 95 % upper bound)",
+        )
+    ax.set_yscale("log")
     ax.axhline(state["target"], color="grey", ls=":", label="target")
     ax.set(xlabel="round", ylabel=f"held-out {state['measure']}", xticks=rounds)
     ax.legend(fontsize=8)
