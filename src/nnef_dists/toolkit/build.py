@@ -77,39 +77,44 @@ ANCHORS, RADII = 256, (-1.5, 2.5)
 
 
 def _start(family, log_partition):
-    """mu -> the anchor eta_a minimising A(eta_a) - mu . eta_a, i.e. KL(p(mu) || p(eta_a)).
+    """mu (N, k) -> where ``natural`` starts: the family's ``natural_guess(mu)`` where it
+    has one and the guess is usable, else the anchor eta_a minimising
+    A(eta_a) - mu . eta_a, i.e. KL(p(mu) || p(eta_a)).
 
     The anchors are ``family.reference_eta()`` r, r + rho u (|r| + 1) (u
-    random unit vectors, rho log-uniform over RADII decades) and the family's
-    ``natural_guess(mu)`` where it has one; those outside the natural space
-    (or with A not finite) are replaced by r. Without A: r.
+    random unit vectors, rho log-uniform over RADII decades); those outside
+    the natural space (or with A not finite) are left out. Without A: r.
+    The anchor search (N x ANCHORS) is skipped when every guess is usable.
     """
     reference = np.asarray(family.reference_eta(), float)
     if log_partition is None:
-        return lambda mu: jnp.asarray(reference, mu.dtype)
+        return lambda mu: jnp.broadcast_to(jnp.asarray(reference, mu.dtype), mu.shape)
     rng = np.random.default_rng(0)
     u = rng.standard_normal((ANCHORS - 1, reference.size))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     rho = 10.0 ** rng.uniform(*RADII, size=(ANCHORS - 1, 1))
     candidates = np.vstack([reference, reference + rho * u * (np.abs(reference) + 1.0)])
 
-    guesses = type(family).natural_guess is not ExponentialFamily.natural_guess
-
     def usable(eta, a):
         return family.in_natural_space(eta) & jnp.isfinite(a) & jnp.all(jnp.isfinite(eta), -1)
 
-    def start(mu):
+    def nearest_anchor(mu):
         anchors = jnp.asarray(candidates, mu.dtype)  # A at them: once, not per mu
         a = jax.vmap(log_partition)(anchors)
         a = jnp.where(usable(anchors, a), a, jnp.inf)
-        best = jnp.argmin(a - anchors @ mu)
-        eta, value = anchors[best], a[best] - anchors[best] @ mu
-        if guesses:  # the family's own approximate inverse, where it does better
-            guess = jnp.asarray(family.natural_guess(mu), mu.dtype)
-            a_guess = log_partition(guess)
-            better = usable(guess, a_guess) & (a_guess - guess @ mu < value)
-            eta = jnp.where(better, guess, eta)
-        return eta
+        return anchors[jnp.argmin(a[None, :] - mu @ anchors.T, axis=1)]
+
+    if type(family).natural_guess is ExponentialFamily.natural_guess:
+        return nearest_anchor
+
+    def start(mu):
+        guess = jax.vmap(family.natural_guess)(mu).astype(mu.dtype)
+        ok = usable(guess, jax.vmap(log_partition)(guess))
+        return jax.lax.cond(
+            jnp.all(ok),
+            lambda: guess,
+            lambda: jnp.where(ok[:, None], guess, nearest_anchor(mu)),
+        )
 
     return start
 
@@ -153,22 +158,22 @@ def _of_model(model) -> Toolkit:
 
 
 def _network_start(model, log_partition):
-    """mu -> the training eta kept with the model (or the training mean) closest to the
-    answer: least A(eta_a) - mu . eta_a where the network has A, else nearest mu_T(eta_a)
+    """mu (N, k) -> the training eta kept with the model (or the training mean) closest to
+    the answer: least A(eta_a) - mu . eta_a where the network has A, else nearest mu_T(eta_a)
     in units of the training mu's spread."""
     norm = model.module.norm
     if model.domain is None:
-        return lambda mu: jnp.asarray(norm.eta.mean, mu.dtype)
+        return lambda mu: jnp.broadcast_to(jnp.asarray(norm.eta.mean, mu.dtype), mu.shape)
     points = model.domain.points
 
-    def start(mu):
+    def start_one(mu):
         anchors = jnp.asarray(points, mu.dtype)
         if log_partition is not None:
             return anchors[jnp.argmin(log_partition(anchors) - anchors @ mu)]
         gap = (model.mu_T(anchors) - mu) / jnp.asarray(norm.mu.scale, mu.dtype)
         return anchors[jnp.argmin(jnp.sum(gap**2, axis=1))]
 
-    return start
+    return jax.vmap(start_one)
 
 
 def _family_or_none(model):

@@ -18,6 +18,11 @@ the family: eta runs to the boundary of the natural
 space or to infinity, where the decrement stays large or Cov[T] becomes
 singular; a solve whose Cov[T] has a condition number above eps^(-3/4)
 (5.6e11 in float64) is not ``converged`` either.
+
+Vectorised, a while loop runs as many steps for every row as its slowest row
+needs; ``newton_rows`` therefore gives every row ``FIRST_STEPS`` steps, then
+goes on with only the rows still running (when they are few), so a handful
+of hard rows do not cost the whole batch MAX_STEPS steps.
 """
 
 from __future__ import annotations
@@ -29,6 +34,39 @@ import jax.numpy as jnp
 
 #: Most Newton steps; halvings of a step that leaves the natural space.
 MAX_STEPS, MAX_HALVINGS = 100, 40
+#: ``newton_rows``: steps every row gets; then the rows still running go on alone
+#: when they are at most 1 / STRAGGLER_SHARE of the batch (else all rows go on).
+FIRST_STEPS, STRAGGLER_SHARE = 6, 8
+
+
+#: ``spd_solve`` writes its Cholesky factorisation out for at most this many statistics.
+UNROLLED_K = 8
+
+
+def spd_solve(cov, b):
+    """x (k,) with cov x = b, cov (k, k) symmetric positive definite, by Cholesky.
+
+    For k <= UNROLLED_K the factorisation and substitutions are written out
+    entry by entry: vectorised over 1e5 rows they are elementwise array
+    operations, about 10 x faster on a CPU than batched LAPACK calls on 2 x 2
+    to 5 x 5 matrices (measured). A cov that is not positive definite gives
+    a non-finite x (as a singular one does with ``jnp.linalg.solve``).
+    """
+    k = b.shape[-1]
+    if k > UNROLLED_K:
+        return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(cov), True), b)
+    low = [[None] * k for _ in range(k)]
+    for j in range(k):
+        low[j][j] = jnp.sqrt(cov[j, j] - sum(low[j][m] ** 2 for m in range(j)))
+        for i in range(j + 1, k):
+            low[i][j] = (cov[i, j] - sum(low[i][m] * low[j][m] for m in range(j))) / low[j][j]
+    y = []
+    for i in range(k):  # L y = b
+        y.append((b[i] - sum(low[i][m] * y[m] for m in range(i))) / low[i][i])
+    x = [None] * k
+    for i in reversed(range(k)):  # L^T x = y
+        x[i] = (y[i] - sum(low[m][i] * x[m] for m in range(i + 1, k))) / low[i][i]
+    return jnp.stack(x)
 
 
 class NaturalResult(NamedTuple):
@@ -41,7 +79,9 @@ class NaturalResult(NamedTuple):
     steps: jax.Array
 
 
-def newton_inverse(moments, in_space, mu, start, log_partition=None) -> NaturalResult:
+def newton_inverse(
+    moments, in_space, mu, start, log_partition=None, max_steps=MAX_STEPS
+) -> NaturalResult:
     """The eta (k,) with mean(eta) = mu (k,), from ``start`` (k,) in the natural space.
 
     Args:
@@ -51,6 +91,8 @@ def newton_inverse(moments, in_space, mu, start, log_partition=None) -> NaturalR
       log_partition: eta (k,) -> A (), or None. Where given, a step is also
         halved until f = A - mu . eta decreases enough (Armijo), which keeps
         Newton from overshooting where A is far from quadratic.
+      max_steps: the most Newton steps; a result with ``steps == max_steps`` may
+        have stopped short of the tolerance.
     """
     eps = jnp.finfo(mu.dtype).eps
     stop, enough = 100.0 * eps, jnp.sqrt(eps)
@@ -58,7 +100,7 @@ def newton_inverse(moments, in_space, mu, start, log_partition=None) -> NaturalR
     def newton(eta):
         mean, cov = moments(eta)
         g = mean - mu
-        step = -jnp.linalg.solve(cov, g)
+        step = -spd_solve(cov, g)
         return step, jnp.sqrt(jnp.maximum(-(g @ step), 0.0))
 
     def objective(eta):
@@ -75,29 +117,35 @@ def newton_inverse(moments, in_space, mu, start, log_partition=None) -> NaturalR
         # give or take the round-off of A and mu . eta, which cancel in f
         slack = 64 * eps * (jnp.abs(a) + jnp.abs(linear) + 1.0)
         enough_drop = f - f_new >= 1e-4 * scale * decrement**2 - slack
-        return in_space(new) & jnp.isfinite(f_new) & enough_drop, f_new
+        # at a decrement <= sqrt(eps) the step moves f by <= eps: below the round-off of A
+        # (which scales with A's terms, not its value), so there is no drop to test
+        at_round_off = decrement <= enough
+        return in_space(new) & jnp.isfinite(f_new) & (enough_drop | at_round_off), f_new
+
+    def going(carry):
+        i, _, _, _, decrement, previous = carry
+        stalled = (decrement >= previous) & (decrement <= enough)  # at round-off
+        return (i < max_steps) & (decrement > stop) & ~stalled & jnp.isfinite(decrement)
 
     def iterate(carry):
         i, eta, f, step, decrement, _ = carry
         scale = jnp.where(decrement > 0.25, 1.0 / (1.0 + decrement), 1.0)
+        # vectorised, a finished row still runs this body (its result dropped): it must
+        # not halve, or a row at round-off would cost every row MAX_HALVINGS trials a step
+        active = going(carry)
 
         def halve(c):
             halvings, scale, _, _ = c
             return halvings + 1, 0.5 * scale, *trial(eta, f, step, decrement, 0.5 * scale)
 
         halvings, scale, ok, f_new = jax.lax.while_loop(
-            lambda c: (c[0] < MAX_HALVINGS) & ~c[2],
+            lambda c: (c[0] < MAX_HALVINGS) & ~c[2] & active,
             halve,
             (0, scale, *trial(eta, f, step, decrement, scale)),
         )
         new, f = jnp.where(ok, eta + scale * step, eta), jnp.where(ok, f_new, f)
         new_step, new_decrement = newton(new)
         return i + 1, new, f, new_step, new_decrement, decrement
-
-    def going(carry):
-        i, _, _, _, decrement, previous = carry
-        stalled = (decrement >= previous) & (decrement <= enough)  # at round-off
-        return (i < MAX_STEPS) & (decrement > stop) & ~stalled & jnp.isfinite(decrement)
 
     step, decrement = newton(start)
     f = objective(start) if log_partition is not None else jnp.zeros((), mu.dtype)
@@ -107,3 +155,38 @@ def newton_inverse(moments, in_space, mu, start, log_partition=None) -> NaturalR
     resolved = lam[0] > lam[-1] * eps**0.75  # not a limit of ever larger eta
     converged = jnp.isfinite(decrement) & (decrement <= enough) & resolved
     return NaturalResult(eta, decrement, converged, steps)
+
+
+def newton_rows(moments, in_space, mu, start, log_partition=None) -> NaturalResult:
+    """``newton_inverse`` for each row of mu (N, k) from start (N, k): NaturalResult of
+    (N, k) and (N,); the same answers, without every row paying for the slowest."""
+    solve = jax.vmap(
+        lambda m, s, steps: newton_inverse(moments, in_space, m, s, log_partition, steps),
+        in_axes=(0, 0, None),
+    )
+    n = mu.shape[0]
+    if n == 0:
+        nothing = jnp.zeros((0,), mu.dtype)
+        return NaturalResult(mu, nothing, nothing.astype(bool), nothing.astype(int))
+    first = solve(mu, start, FIRST_STEPS)
+    running = first.steps >= FIRST_STEPS
+    few = max(1, n // STRAGGLER_SHARE)
+
+    def merge(rows, second):
+        """first, with the rows ``rows`` replaced by the continued solves (index n: none)."""
+        eta = first.eta.at[rows].set(second.eta, mode="drop")
+        residual = first.residual.at[rows].set(second.residual, mode="drop")
+        converged = first.converged.at[rows].set(second.converged, mode="drop")
+        steps = first.steps.at[rows].add(second.steps, mode="drop")
+        return NaturalResult(eta, residual, converged, steps)
+
+    def only_running(_):
+        rows = jnp.nonzero(running, size=few, fill_value=n)[0]
+        taken = jnp.minimum(rows, n - 1)
+        return merge(rows, solve(mu[taken], first.eta[taken], MAX_STEPS - FIRST_STEPS))
+
+    def all_rows(_):
+        rows = jnp.where(running, jnp.arange(n), n)
+        return merge(rows, solve(mu, first.eta, MAX_STEPS - FIRST_STEPS))
+
+    return jax.lax.cond(jnp.sum(running) <= few, only_running, all_rows, None)

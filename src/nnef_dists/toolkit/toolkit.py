@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnef_dists.toolkit.newton import NaturalResult, newton_inverse
+from nnef_dists.toolkit.newton import NaturalResult, newton_rows
 
 
 class NotConvergedError(ValueError):
@@ -48,7 +48,7 @@ class Toolkit:
       moments: eta -> (mean (k,), covariance (k, k)).
       log_partition_fn: eta -> A (), or None where A is not known.
       in_space: eta -> bool, inside the natural parameter space.
-      start: mu (k,) -> eta (k,), where ``natural`` starts its Newton steps.
+      start: mu (N, k) -> eta (N, k), where ``natural`` starts its Newton steps.
       statistics: x (*x_shape) -> T(x) (k,); log_base: x -> log h(x) ();
         expected_log_base: eta -> E[log h(x)] (); None where unknown.
       sampler: (key, eta (k,), n) -> x (n, *x_shape), or None.
@@ -88,12 +88,11 @@ class Toolkit:
         it reads the converged flags).
         """
         mu = jnp.asarray(mu)
-
-        def solve(m):
-            start = self.start(m)
-            return newton_inverse(self.moments, self.in_space, m, start, self.log_partition_fn)
-
-        result = NaturalResult(*jnp.vectorize(solve, signature="(k)->(k),(),(),()")(mu))
+        rows = mu.reshape(int(np.prod(mu.shape[:-1])), mu.shape[-1])
+        start = self.start(rows) if rows.shape[0] else rows  # no rows: nothing to start
+        flat = newton_rows(self.moments, self.in_space, rows, start, self.log_partition_fn)
+        batch = mu.shape[:-1]
+        result = NaturalResult(flat.eta.reshape(mu.shape), *(a.reshape(batch) for a in flat[1:]))
         if strict:
             _raise_unless_converged(self.name, mu, result)
         return result
