@@ -11,9 +11,9 @@ inverses jitted and vmapped over all N (compiled beforehand, best of
   failures are silent);
 - points per second.
 
-Then, for a quadrature family (polynomial, p = 4, N / 100 points) and, with --model DIR, a
-trained potential_et: the same figures for ``natural`` and the entropy's
-throughput (no efax peer).
+Then, for a quadrature family (polynomial, p = 4, N / 1000 points) and, with --model DIR,
+a trained potential_et (N / 10 points): the same figures for ``natural`` and the
+entropy's throughput (no efax peer).
 
     python benchmarks/toolkit.py [--num-points 100000] [--repeats 3] [--model DIR]
 
@@ -115,9 +115,9 @@ def main():
                 jax.jit(lambda m, name=name: efax_inverse(name, m)), mu, args.repeats
             )
             row(f"{name}: efax to_nat", n, seconds, *scores(np.asarray(got), np.asarray(eta)))
-    quadrature_rows(n // 100, args.repeats, rng)
+    quadrature_rows(n // 1000, args.repeats, rng)
     if args.model:
-        model_rows(args.model, n, args.repeats, rng)
+        model_rows(args.model, n // 10, args.repeats, rng)
 
 
 def quadrature_rows(n, repeats, rng):

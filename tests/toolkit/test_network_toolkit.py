@@ -6,9 +6,11 @@ up to float32 round-off: natural inverts mean, KL(p || p) = 0 and the
 entropy is A - eta . mu (gamma: log h = 0).
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from nnef_dists.models import Normalization, build_model, load_model, model_record
 from nnef_dists.models.directory import write_model
@@ -61,3 +63,13 @@ def test_a_model_whose_family_module_is_gone_still_gives_its_moments(tmp_path):
     np.testing.assert_array_equal(tk.mean(jnp.asarray(ETA)), load_model(tmp_path / "m").mu_T(ETA))
     with pytest.raises(NotImplementedError, match="does not provide log_prob"):
         tk.log_prob(jnp.ones(1), jnp.asarray(ETA[0]))
+    with pytest.raises(NotImplementedError, match="does not provide sample"):
+        tk.sample(jax.random.key(0), jnp.asarray(ETA[0]), 10)
+
+
+def test_a_model_samples_its_family(tmp_path):
+    """Draws need T(x) and the domain only, not the network: a gamma model draws the gamma
+    distribution at eta (scipy's gamma, shape eta_0 + 1, rate -eta_1; KS test)."""
+    tk = toolkit(saved(tmp_path, "mlp_et"))
+    x = np.asarray(tk.sample(jax.random.key(0), jnp.asarray([1.0, -1.5]), 5000))[:, 0]
+    assert stats.kstest(x, stats.gamma(2.0, scale=1 / 1.5).cdf).pvalue > 1e-3

@@ -274,10 +274,35 @@ def test_samples_pass_a_kolmogorov_smirnov_test(name, params, eta, dist):
     assert stats.kstest(x * 1.1, dist.cdf).pvalue < 1e-3
 
 
-def test_members_a_backend_lacks_say_so():
-    tk = toolkit(get_family("von_mises"))  # a circle: no inverse-CDF sampler
-    with pytest.raises(NotImplementedError, match="von_mises .* does not provide sample"):
-        tk.sample(jax.random.key(0), jnp.array([1.0, 0.0]), 10)
+def test_hmc_draws_on_the_circle_pass_a_kolmogorov_smirnov_test():
+    """von Mises (no inverse-CDF sampler: its support is the circle), by HMC: the angles
+    of the draws against scipy's von Mises (kappa = |eta|, loc = the angle of eta)."""
+    tk = toolkit(get_family("von_mises"))
+    eta = np.array([2.0 * np.cos(0.7), 2.0 * np.sin(0.7)])
+    x = np.asarray(tk.sample(jax.random.key(0), jnp.asarray(eta), 2000))
+    angle = np.arctan2(x[:, 1], x[:, 0])
+    dist = stats.vonmises(2.0, loc=0.7)
+    assert stats.kstest(angle, dist.cdf).pvalue > 1e-3
+    assert stats.kstest(angle + 0.15, dist.cdf).pvalue < 1e-3  # power: a shift of 0.15 rad
+
+
+def test_hmc_draws_in_two_dimensions_match_the_exact_gaussian():
+    """multivariate_normal d = 2 (no 1-D quadrature), by HMC: two-sample KS tests along
+    8 directions against exact Gaussian draws (mean and covariance from the closed form;
+    Bonferroni), and a mean within 4 standard errors."""
+    tk = toolkit(get_family("multivariate_normal", d=2))
+    # x ~ N(m, S) has eta_x = S^-1 m, eta_xxT = -S^-1 / 2
+    m, cov = np.array([1.0, -2.0]), np.array([[1.0, 0.6], [0.6, 2.0]])
+    precision = np.linalg.inv(cov)
+    eta = np.concatenate([precision @ m, (-0.5 * precision).ravel()])
+    x = np.asarray(tk.sample(jax.random.key(1), jnp.asarray(eta), 2000))
+    reference = np.random.default_rng(0).multivariate_normal(m, cov, 20_000)
+    directions = np.random.default_rng(1).standard_normal((8, 2))
+    for d in directions:
+        assert stats.ks_2samp(x @ d, reference @ d).pvalue > 1e-3 / 8
+    assert stats.ks_2samp(1.15 * x @ directions[0], reference @ directions[0]).pvalue < 1e-3
+    se = np.sqrt(np.diag(cov) / len(x))
+    assert np.all(np.abs(x.mean(0) - m) < 4 * se)
 
 
 @pytest.mark.parametrize(

@@ -150,12 +150,7 @@ def mcmc_local(family, config, keys, eta):
       step_size (B,).
     """
     domain = family.domain
-    kernel = KERNELS[config.method](family, eta, config)
-    keys_init, keys_run = jax.vmap(jax.random.split, out_axes=1)(keys)
-    key_data = jax.vmap(lambda key: jax.random.bits(key, (2,), jnp.uint32))(keys_run)
-    shape = (config.num_chains, domain.unconstrained_dim)
-    start = jax.vmap(lambda key: jax.random.normal(key, shape, eta.dtype))(keys_init)
-    chains = kernel.init(INIT_SCALE * start)
+    kernel, chains, key_data = _start_chains(family, config, keys, eta)
     to_stats = jax.vmap(jax.vmap(lambda u: family.compute_stats_flat(domain.forward(u))))
     stats, state, num_divergent, acceptance_rate = run_chains(
         kernel.step, kernel.num_words, to_stats, chains, key_data, config
@@ -165,6 +160,31 @@ def mcmc_local(family, config, keys, eta):
     out["acceptance_rate"] = acceptance_rate
     out["step_size"] = state.step_size
     return out
+
+
+def _start_chains(family, config, keys, eta):
+    """(Kernel, its initial Chains (B, C, d), key data (B, 2)) for eta (B, k) and keys (B,)."""
+    kernel = KERNELS[config.method](family, eta, config)
+    keys_init, keys_run = jax.vmap(jax.random.split, out_axes=1)(keys)
+    key_data = jax.vmap(lambda key: jax.random.bits(key, (2,), jnp.uint32))(keys_run)
+    shape = (config.num_chains, family.domain.unconstrained_dim)
+    start = jax.vmap(lambda key: jax.random.normal(key, shape, eta.dtype))(keys_init)
+    return kernel, kernel.init(INIT_SCALE * start), key_data
+
+
+def last_draws(family, config, keys, eta):
+    """x (B, C, *x_shape): the last state of each of C = ``config.num_chains`` chains
+    per eta of eta (B, k) (keys (B,), one per eta), after ``num_warmup`` steps of
+    warm-up (step size and mass adapted per eta, pooled over its chains) and
+    ``num_samples`` steps with them. The chains start apart and share nothing but
+    the adapted settings, so their last states are draws from p(x | eta) as far
+    as the chains have mixed. Many draws at one eta: repeat it in eta with
+    several keys (a few chains per row compile fast; C in the thousands does not)."""
+    domain = family.domain
+    kernel, chains, key_data = _start_chains(family, config, keys, eta)
+    to_x = jax.vmap(jax.vmap(lambda u: jnp.ravel(domain.forward(u))))
+    draws, *_ = run_chains(kernel.step, kernel.num_words, to_x, chains, key_data, config)
+    return draws[..., -1].reshape(*draws.shape[:2], *family.x_shape)
 
 
 def eta_keys(key, index):

@@ -7,8 +7,10 @@
 - a model directory (or LoadedModel): the network's mu_T and cov_TT (its
   Jacobian where it has no cov_TT), A where it provides it (potential_et).
 
-E[log h] and sampling come from the family's quadrature rule where it has
-one (sampling: 1-D supports, by the inverse CDF).
+E[log h] comes from the family's quadrature rule where it has one; draws
+from the inverse CDF of that rule on 1-D supports, else from HMC (n
+independent chains, the last state of each), for a model directory too
+where its family module is found.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 
 from nnef_dists.errors import NnefError
 from nnef_dists.families import ExponentialFamily
+from nnef_dists.sampling import SamplingConfig
 from nnef_dists.sampling.exact import exact_functions
+from nnef_dists.sampling.mcmc import last_draws
 from nnef_dists.sampling.quadrature import moments_from_nodes, rule_for, supports_quadrature
 from nnef_dists.toolkit import quadrature
 from nnef_dists.toolkit.toolkit import Toolkit
@@ -127,10 +131,25 @@ def _expected_log_base(family, by_quadrature: bool):
     return None
 
 
+#: HMC draws (``sampling.mcmc.last_draws``): chains per copy of eta, warm-up steps,
+#: then steps before each chain's last state.
+DRAW_CHAINS, DRAW_WARMUP, DRAW_STEPS = 8, 400, 20
+
+
 def _sampler(family, by_quadrature: bool):
+    """1-D quadrature: the inverse CDF; else HMC, the last state of each of n chains
+    (n / DRAW_CHAINS copies of eta, each with its key and its own adaptation)."""
     if by_quadrature and quadrature.is_one_dimensional(family):
         return lambda key, eta, n: quadrature.inverse_cdf_sample(family, key, eta, n)
-    return None
+    config = SamplingConfig(num_chains=DRAW_CHAINS, num_warmup=DRAW_WARMUP, num_samples=DRAW_STEPS)
+
+    def by_hmc(key, eta, n):
+        copies = -(-n // DRAW_CHAINS)
+        eta = jnp.broadcast_to(eta, (copies, eta.shape[-1]))
+        draws = last_draws(family, config, jax.random.split(key, copies), eta)
+        return draws.reshape(-1, *family.x_shape)[:n]
+
+    return by_hmc
 
 
 def _of_model(model) -> Toolkit:
@@ -153,7 +172,7 @@ def _of_model(model) -> Toolkit:
         statistics=None if family is None else family.compute_stats_flat,
         log_base=None if family is None else family.log_base_measure,
         expected_log_base=None if family is None else _expected_log_base(family, by_quadrature),
-        sampler=None,
+        sampler=None if family is None else _sampler(family, by_quadrature),
     )
 
 

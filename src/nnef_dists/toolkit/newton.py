@@ -11,7 +11,8 @@ need not be self-concordant (the polynomial family's is not).
 The decrement is the distance from mean(eta) to mu in the Fisher metric at
 eta, so it is the error left in eta in that metric (about sqrt(2 KL)), and
 it is returned as the residual. The steps go on until it is at most 100
-machine epsilons or stops falling below sqrt(machine epsilon) (round-off); a
+machine epsilons or stops falling below sqrt(machine epsilon) (round-off),
+or until no step is acceptable after MAX_HALVINGS halvings (stuck); a
 solve is ``converged`` when it ends at most sqrt(machine epsilon). A mu
 outside the interior of the convex hull of T(x) is the mean of no member of
 the family: eta runs to the boundary of the natural
@@ -123,12 +124,13 @@ def newton_inverse(
         return in_space(new) & jnp.isfinite(f_new) & (enough_drop | at_round_off), f_new
 
     def going(carry):
-        i, _, _, _, decrement, previous = carry
+        i, _, _, _, decrement, previous, moved = carry
         stalled = (decrement >= previous) & (decrement <= enough)  # at round-off
-        return (i < max_steps) & (decrement > stop) & ~stalled & jnp.isfinite(decrement)
+        finite = jnp.isfinite(decrement)
+        return (i < max_steps) & (decrement > stop) & ~stalled & finite & moved
 
     def iterate(carry):
-        i, eta, f, step, decrement, _ = carry
+        i, eta, f, step, decrement, _, _ = carry
         scale = jnp.where(decrement > 0.25, 1.0 / (1.0 + decrement), 1.0)
         # vectorised, a finished row still runs this body (its result dropped): it must
         # not halve, or a row at round-off would cost every row MAX_HALVINGS trials a step
@@ -145,12 +147,12 @@ def newton_inverse(
         )
         new, f = jnp.where(ok, eta + scale * step, eta), jnp.where(ok, f_new, f)
         new_step, new_decrement = newton(new)
-        return i + 1, new, f, new_step, new_decrement, decrement
+        return i + 1, new, f, new_step, new_decrement, decrement, ok
 
     step, decrement = newton(start)
     f = objective(start) if log_partition is not None else jnp.zeros((), mu.dtype)
-    init = (0, start, f, step, decrement, jnp.asarray(jnp.inf, mu.dtype))
-    steps, eta, _, _, decrement, _ = jax.lax.while_loop(going, iterate, init)
+    init = (0, start, f, step, decrement, jnp.asarray(jnp.inf, mu.dtype), jnp.array(True))
+    steps, eta, _, _, decrement, _, _ = jax.lax.while_loop(going, iterate, init)
     lam = jnp.linalg.eigvalsh(moments(eta)[1])
     resolved = lam[0] > lam[-1] * eps**0.75  # not a limit of ever larger eta
     converged = jnp.isfinite(decrement) & (decrement <= enough) & resolved
