@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 
 
@@ -16,3 +17,33 @@ def log_cosh(x):
     """log cosh(x) = |x| + log1p(exp(-2|x|)) - log 2, without overflow for large |x|."""
     ax = jnp.abs(x)
     return ax + jnp.log1p(jnp.exp(-2.0 * ax)) - math.log(2.0)
+
+
+#: ``spd_solve`` writes its Cholesky factorisation out for at most this many statistics.
+UNROLLED_K = 8
+
+
+def spd_solve(cov, b):
+    """x (k,) with cov x = b, cov (k, k) symmetric positive definite, by Cholesky.
+
+    For k <= UNROLLED_K the factorisation and substitutions are written out
+    entry by entry: vectorised over 1e5 rows they are elementwise array
+    operations, about 10 x faster on a CPU than batched LAPACK calls on 2 x 2
+    to 5 x 5 matrices (measured). A cov that is not positive definite gives
+    a non-finite x (as a singular one does with ``jnp.linalg.solve``).
+    """
+    k = b.shape[-1]
+    if k > UNROLLED_K:
+        return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(cov), True), b)
+    low = [[None] * k for _ in range(k)]
+    for j in range(k):
+        low[j][j] = jnp.sqrt(cov[j, j] - sum(low[j][m] ** 2 for m in range(j)))
+        for i in range(j + 1, k):
+            low[i][j] = (cov[i, j] - sum(low[i][m] * low[j][m] for m in range(j))) / low[j][j]
+    y = []
+    for i in range(k):  # L y = b
+        y.append((b[i] - sum(low[i][m] * y[m] for m in range(i))) / low[i][i])
+    x = [None] * k
+    for i in reversed(range(k)):  # L^T x = y
+        x[i] = (y[i] - sum(low[m][i] * x[m] for m in range(i + 1, k))) / low[i][i]
+    return jnp.stack(x)

@@ -20,6 +20,11 @@ space or to infinity, where the decrement stays large or Cov[T] becomes
 singular; a solve whose Cov[T] has a condition number above eps^(-3/4)
 (5.6e11 in float64) is not ``converged`` either.
 
+The Armijo test asks f to drop by at least 1e-4 of its first-order
+prediction (g . step = -decrement^2); it is skipped at a decrement below
+sqrt(eps), where the step moves f by less than eps, below the round-off of
+A (which scales with A's terms, not its value).
+
 Vectorised, a while loop runs as many steps for every row as its slowest row
 needs; ``newton_rows`` therefore gives every row ``FIRST_STEPS`` steps, then
 goes on with only the rows still running (when they are few), so a handful
@@ -33,41 +38,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from nnef_dists.numerics import spd_solve
+
 #: Most Newton steps; halvings of a step that leaves the natural space.
 MAX_STEPS, MAX_HALVINGS = 100, 40
 #: ``newton_rows``: steps every row gets; then the rows still running go on alone
 #: when they are at most 1 / STRAGGLER_SHARE of the batch (else all rows go on).
 FIRST_STEPS, STRAGGLER_SHARE = 6, 8
-
-
-#: ``spd_solve`` writes its Cholesky factorisation out for at most this many statistics.
-UNROLLED_K = 8
-
-
-def spd_solve(cov, b):
-    """x (k,) with cov x = b, cov (k, k) symmetric positive definite, by Cholesky.
-
-    For k <= UNROLLED_K the factorisation and substitutions are written out
-    entry by entry: vectorised over 1e5 rows they are elementwise array
-    operations, about 10 x faster on a CPU than batched LAPACK calls on 2 x 2
-    to 5 x 5 matrices (measured). A cov that is not positive definite gives
-    a non-finite x (as a singular one does with ``jnp.linalg.solve``).
-    """
-    k = b.shape[-1]
-    if k > UNROLLED_K:
-        return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(cov), True), b)
-    low = [[None] * k for _ in range(k)]
-    for j in range(k):
-        low[j][j] = jnp.sqrt(cov[j, j] - sum(low[j][m] ** 2 for m in range(j)))
-        for i in range(j + 1, k):
-            low[i][j] = (cov[i, j] - sum(low[i][m] * low[j][m] for m in range(j))) / low[j][j]
-    y = []
-    for i in range(k):  # L y = b
-        y.append((b[i] - sum(low[i][m] * y[m] for m in range(i))) / low[i][i])
-    x = [None] * k
-    for i in reversed(range(k)):  # L^T x = y
-        x[i] = (y[i] - sum(low[m][i] * x[m] for m in range(i + 1, k))) / low[i][i]
-    return jnp.stack(x)
 
 
 class NaturalResult(NamedTuple):
@@ -104,9 +81,6 @@ def newton_inverse(
         step = -spd_solve(cov, g)
         return step, jnp.sqrt(jnp.maximum(-(g @ step), 0.0))
 
-    def objective(eta):
-        return log_partition(eta) - mu @ eta
-
     def trial(eta, f, step, decrement, scale):
         """(acceptable, f at eta + scale * step): inside, finite and, with A, Armijo."""
         new = eta + scale * step
@@ -114,12 +88,9 @@ def newton_inverse(
             return in_space(new) & jnp.all(jnp.isfinite(moments(new)[0])), f
         a, linear = log_partition(new), mu @ new
         f_new = a - linear
-        # f drops by at least 1e-4 of its first-order prediction (g . step = -decrement^2),
-        # give or take the round-off of A and mu . eta, which cancel in f
+        # Armijo (module docstring), give or take the round-off of A and mu . eta
         slack = 64 * eps * (jnp.abs(a) + jnp.abs(linear) + 1.0)
         enough_drop = f - f_new >= 1e-4 * scale * decrement**2 - slack
-        # at a decrement <= sqrt(eps) the step moves f by <= eps: below the round-off of A
-        # (which scales with A's terms, not its value), so there is no drop to test
         at_round_off = decrement <= enough
         return in_space(new) & jnp.isfinite(f_new) & (enough_drop | at_round_off), f_new
 
@@ -150,7 +121,7 @@ def newton_inverse(
         return i + 1, new, f, new_step, new_decrement, decrement, ok
 
     step, decrement = newton(start)
-    f = objective(start) if log_partition is not None else jnp.zeros((), mu.dtype)
+    f = log_partition(start) - mu @ start if log_partition else jnp.zeros((), mu.dtype)
     init = (0, start, f, step, decrement, jnp.asarray(jnp.inf, mu.dtype), jnp.array(True))
     steps, eta, _, _, decrement, _, _ = jax.lax.while_loop(going, iterate, init)
     lam = jnp.linalg.eigvalsh(moments(eta)[1])

@@ -30,6 +30,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from nnef_dists.numerics import spd_solve
+
 #: Damped Newton steps every row of ``solve_rows`` takes before the slow ones are
 #: set apart: from the training eta kept with a model, 0.7 % (gamma) and 4.5 %
 #: (polynomial, p = 4) of the test mu of benchmarks/models.py are not converged then.
@@ -99,7 +101,7 @@ def damped_newton(F, lin, x, tol):
     """
     grad_F, H = gradient_and_hessian(F, x)
     g = lin + grad_F
-    step = -jnp.linalg.solve(H, g)
+    step = -spd_solve(H, g)
     decrement_sq = jnp.maximum(-(g @ step), 0.0)
     full = decrement_sq <= 0.0625
     damped = step * jnp.where(full, 1.0, 1.0 / (1.0 + jnp.sqrt(decrement_sq)))
