@@ -79,7 +79,7 @@ def newton_inverse(
         mean, cov = moments(eta)
         g = mean - mu
         step = -spd_solve(cov, g)
-        return step, jnp.sqrt(jnp.maximum(-(g @ step), 0.0))
+        return (step, cov), jnp.sqrt(jnp.maximum(-(g @ step), 0.0))
 
     def trial(eta, f, step, decrement, scale):
         """(acceptable, f at eta + scale * step): inside, finite and, with A, Armijo."""
@@ -101,7 +101,7 @@ def newton_inverse(
         return (i < max_steps) & (decrement > stop) & ~stalled & finite & moved
 
     def iterate(carry):
-        i, eta, f, step, decrement, _, _ = carry
+        i, eta, f, (step, _), decrement, _, _ = carry
         scale = jnp.where(decrement > 0.25, 1.0 / (1.0 + decrement), 1.0)
         # vectorised, a finished row still runs this body (its result dropped): it must
         # not halve, or a row at round-off would cost every row MAX_HALVINGS trials a step
@@ -120,11 +120,11 @@ def newton_inverse(
         new_step, new_decrement = newton(new)
         return i + 1, new, f, new_step, new_decrement, decrement, ok
 
-    step, decrement = newton(start)
+    step_and_cov, decrement = newton(start)
     f = log_partition(start) - mu @ start if log_partition else jnp.zeros((), mu.dtype)
-    init = (0, start, f, step, decrement, jnp.asarray(jnp.inf, mu.dtype), jnp.array(True))
-    steps, eta, _, _, decrement, _, _ = jax.lax.while_loop(going, iterate, init)
-    lam = jnp.linalg.eigvalsh(moments(eta)[1])
+    init = (0, start, f, step_and_cov, decrement, jnp.asarray(jnp.inf, mu.dtype), jnp.array(True))
+    steps, eta, _, (_, cov), decrement, _, _ = jax.lax.while_loop(going, iterate, init)
+    lam = jnp.linalg.eigvalsh(cov)  # Cov[T] at eta, from the last step
     resolved = lam[0] > lam[-1] * eps**0.75  # not a limit of ever larger eta
     converged = jnp.isfinite(decrement) & (decrement <= enough) & resolved
     return NaturalResult(eta, decrement, converged, steps)
