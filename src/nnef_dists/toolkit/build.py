@@ -105,8 +105,7 @@ def _start(family, log_partition):
     def nearest_anchor(mu):
         anchors = jnp.asarray(candidates, mu.dtype)  # A at them: once, not per mu
         a = jax.vmap(log_partition)(anchors)
-        a = jnp.where(usable(anchors, a), a, jnp.inf)
-        return anchors[jnp.argmin(a[None, :] - mu @ anchors.T, axis=1)]
+        return _least_objective(anchors, jnp.where(usable(anchors, a), a, jnp.inf), mu)
 
     if type(family).natural_guess is ExponentialFamily.natural_guess:
         return nearest_anchor
@@ -185,14 +184,19 @@ def _network_start(model, log_partition):
         return lambda mu: jnp.broadcast_to(jnp.asarray(norm.eta.mean, mu.dtype), mu.shape)
     points = model.domain.points
 
-    def start_one(mu):
+    def start(mu):
         anchors = jnp.asarray(points, mu.dtype)
         if log_partition is not None:
-            return anchors[jnp.argmin(log_partition(anchors) - anchors @ mu)]
-        gap = (model.mu_T(anchors) - mu) / jnp.asarray(norm.mu.scale, mu.dtype)
-        return anchors[jnp.argmin(jnp.sum(gap**2, axis=1))]
+            return _least_objective(anchors, log_partition(anchors), mu)
+        gap = (model.mu_T(anchors)[None] - mu[:, None]) / jnp.asarray(norm.mu.scale, mu.dtype)
+        return anchors[jnp.argmin(jnp.sum(gap**2, axis=-1), axis=1)]
 
-    return jax.vmap(start_one)
+    return start
+
+
+def _least_objective(anchors, a, mu):
+    """Per row of mu (N, k), the anchor (M, k) of least A(eta_a) - mu . eta_a (a: (M,))."""
+    return anchors[jnp.argmin(a[None, :] - mu @ anchors.T, axis=1)]
 
 
 def _family_or_none(model):
