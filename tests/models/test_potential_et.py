@@ -75,32 +75,6 @@ def test_mu_is_the_gradient_of_log_partition(model):
     np.testing.assert_allclose(mu, by_formula, rtol=1e-5, atol=1e-5 * float(jnp.abs(mu).max()))
 
 
-@pytest.mark.parametrize("hidden_sizes", [(), (16,), (8, 12, 4)])
-def test_closed_form_derivatives_match_autodiff_in_float64(hidden_sizes):
-    """derivatives(x) against jax.grad and jax.hessian of the potential, float64, to 1e-12."""
-    with jax.enable_x64(True):
-        m = get_model("potential_et")(K, NORM, hidden_sizes=hidden_sizes, rngs=nnx.Rngs(3))
-        params = nnx.state(m, nnx.Param)
-        keys = iter(jax.random.split(jax.random.key(4), len(jax.tree.leaves(params))))
-        # float64, every entry moved by NOISE of itself, so the checks are not of the initialisation
-        nnx.update(
-            m,
-            jax.tree.map(
-                lambda p: (
-                    jnp.asarray(p, jnp.float64)
-                    * (1 + NOISE * jax.random.normal(next(keys), p.shape, jnp.float64))
-                ),
-                params,
-            ),
-        )
-        x = jnp.asarray(np.random.default_rng(0).normal(scale=3.0, size=(16, K)))
-        grad, hess = jax.vmap(m.derivatives)(x)
-        auto_grad = jax.vmap(jax.grad(m.potential))(x)
-        auto_hess = jax.vmap(jax.hessian(m.potential))(x)
-        np.testing.assert_allclose(grad, auto_grad, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(hess, auto_hess, rtol=1e-12, atol=1e-12)
-
-
 def test_mu_and_cov_match_finite_differences_in_float64(model):
     """Against central differences (step 1e-5 eta_scale) of A and of mu_T, all in float64.
 

@@ -173,44 +173,6 @@ class PotentialET(ETModel):
             z = jax.nn.softplus(z @ W_z + gain * layer(x))
         return value + jnp.square(self.output_raw[0].get_value()) @ z
 
-    def derivatives(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """grad F (k,) and hess F (k, k) at x (k,), in one forward and one backward pass.
-
-        G is linear maps and softplus s, so with the pre-activations p_l,
-        their Jacobians P_l = d p_l / d x (h_l, k) carried forward and
-        gamma_l = dG / dz_l (backward),
-
-            grad G = sum_l (d p_l / d x |direct)^T (gamma_l * s'(p_l)),
-            hess G = sum_l P_l^T diag(gamma_l * s''(p_l)) P_l,
-
-        about k + 2 passes of the network against 3 (k + 1) for forward-over-
-        reverse autodiff; equal to ``jax.hessian(self.potential)`` to round-off
-        (tests/models/test_potential_et.py).
-        """
-        M = QUADRATIC_GAIN * self.quadratic.get_value()
-        c = self.options.strong_convexity
-        grad = M @ (M.T @ x) + c * x + self.linear.get_value()
-        hess = M @ M.T + c * jnp.eye(self.eta_dim, dtype=x.dtype)
-        if not self.input_layers:
-            return grad, hess
-        gain = self.options.input_gain
-        direct = [gain * layer.kernel.get_value() for layer in self.input_layers]  # (k, h_l)
-        W_z = [jnp.square(HIDDEN_GAIN * raw.get_value()) for raw in self.hidden_raw]
-        pre = [gain * self.input_layers[0](x)]  # p_l (h_l,)
-        jac = [direct[0].T]  # P_l (h_l, k)
-        for layer, W, K in zip(self.input_layers[1:], W_z, direct[1:], strict=True):
-            pre.append(jax.nn.softplus(pre[-1]) @ W + gain * layer(x))
-            jac.append(W.T @ (jax.nn.sigmoid(pre[-2])[:, None] * jac[-1]) + K.T)
-        upstream = jnp.square(self.output_raw[0].get_value())  # gamma_L = dG / dz_L
-        for layer in reversed(range(len(pre))):
-            slope = jax.nn.sigmoid(pre[layer])  # s'(p_l); s'' = slope (1 - slope)
-            grad = grad + direct[layer] @ (upstream * slope)
-            curvature = upstream * slope * (1.0 - slope)
-            hess = hess + jac[layer].T @ (curvature[:, None] * jac[layer])
-            if layer:
-                upstream = W_z[layer - 1] @ (upstream * slope)
-        return grad, hess
-
     def _scaled(self, eta: jax.Array) -> jax.Array:
         return self.norm.congruent_scale * (eta - self.norm.eta.mean)
 
@@ -225,7 +187,7 @@ class PotentialET(ETModel):
     def cov_TT(self, eta: jax.Array) -> jax.Array:
         """hess A(eta) = diag(w) hess F(x) diag(w), exactly symmetric: (k, k), positive definite."""
         w = self.norm.congruent_scale
-        H = self.derivatives(self._scaled(eta))[1]
+        H = jax.hessian(self.potential)(self._scaled(eta))
         H = w[:, None] * H * w[None, :]
         # Copy the lower triangle up: exactly symmetric (averaging is not, under fused FMAs).
         return jnp.where(jnp.tri(self.eta_dim, dtype=bool), H, H.T)
@@ -278,11 +240,10 @@ class PotentialET(ETModel):
         o = self.options
         return inverse.SolverOptions(o.newton_steps, o.rescue_steps, o.newton_tol, o.damping_levels)
 
-    def _frozen_potential(self) -> inverse.Potential:
-        """F and its derivatives with the parameters through stop_gradient."""
+    def _frozen_potential(self):
+        """F with the parameters through stop_gradient."""
         graphdef, state = nnx.split(self)
-        frozen = nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state))
-        return inverse.Potential(frozen.potential, frozen.derivatives)
+        return nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state)).potential
 
     def _lin(self, mu: jax.Array) -> jax.Array:
         """A(eta) - mu . eta = lin . x + F(x) + const: lin = (mu_mean - mu) / w (k,)."""
@@ -302,6 +263,6 @@ class PotentialET(ETModel):
         """eta after one Newton step from x outside stop_gradient: implicit-function derivatives."""
         norm = self.norm
         w = norm.congruent_scale
-        grad_F, H = self.derivatives(x)
+        grad_F, H = inverse.gradient_and_hessian(self.potential, x)
         x = x - jnp.linalg.solve(H, (norm.mu.mean - mu) / w + grad_F)
         return norm.eta.mean + x / w
