@@ -34,6 +34,13 @@ def test_epochs_scale_with_the_data_within_bounds(n, epochs):
         assert abs(epochs * (n // 64) - TARGET_STEPS) < n // 64
 
 
+def test_a_model_may_aim_at_fewer_steps():
+    """geometric_flow_et's ``steps``: ceil(37500 / 102) epochs for 6554 training eta."""
+    steps = get_model("geometric_flow_et").training_defaults["steps"]
+    assert steps < TARGET_STEPS
+    assert resolve(config(model="geometric_flow_et"), split(6554)).epochs == -(-steps // 102)
+
+
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_the_model_defaults_fill_what_is_left_out(name):
     defaults = get_model(name).training_defaults

@@ -103,7 +103,8 @@ class ETModel(nnx.Module):
       provides: the methods beyond mu_T that the model implements.
       training_defaults: what the training fields ``loss`` (``exact_loss`` for
         exact targets), ``jacobian_weight`` and ``hidden_sizes`` become when a
-        config leaves them out (``training.defaults``).
+        config leaves them out, and optionally ``steps``, the optimiser steps
+        the default epochs aim at (``training.defaults``).
       Options: the dataclass of the model's options.
     """
 
