@@ -47,3 +47,20 @@ def spd_solve(cov, b):
     for i in reversed(range(k)):  # L^T x = y
         x[i] = (y[i] - sum(low[m][i] * x[m] for m in range(i + 1, k))) / low[i][i]
     return jnp.stack(x)
+
+
+def first_argmin(values, axis: int = -1):
+    """Index of the least entry along ``axis`` (the first of equal ones; 0 where a NaN is).
+
+    jnp.argmin, in two plain reductions: XLA's CPU argmin is a variadic reduce,
+    about 3 x as slow on (2048, 512) float32 values (potential_et's anchor
+    search: 0.48 against 1.5 us per row, matrix product included).
+    """
+    values = jnp.asarray(values)
+    least = jnp.min(values, axis=axis, keepdims=True)
+    hit = (values == least) | jnp.isnan(least)
+    n = values.shape[axis]
+    shape = [1] * values.ndim
+    shape[axis] = n
+    index = jnp.arange(n).reshape(shape)
+    return jnp.min(jnp.where(hit, index, n), axis=axis)

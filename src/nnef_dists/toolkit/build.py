@@ -23,6 +23,7 @@ import numpy as np
 
 from nnef_dists.errors import NnefError
 from nnef_dists.families import ExponentialFamily
+from nnef_dists.numerics import first_argmin
 from nnef_dists.sampling import SamplingConfig
 from nnef_dists.sampling.exact import exact_functions
 from nnef_dists.sampling.mcmc import last_draws
@@ -189,14 +190,14 @@ def _network_start(model, log_partition):
         if log_partition is not None:
             return _least_objective(anchors, log_partition(anchors), mu)
         gap = (model.mu_T(anchors)[None] - mu[:, None]) / jnp.asarray(norm.mu.scale, mu.dtype)
-        return anchors[jnp.argmin(jnp.sum(gap**2, axis=-1), axis=1)]
+        return anchors[first_argmin(jnp.sum(gap**2, axis=-1), axis=1)]
 
     return start
 
 
 def _least_objective(anchors, a, mu):
     """Per row of mu (N, k), the anchor (M, k) of least A(eta_a) - mu . eta_a (a: (M,))."""
-    return anchors[jnp.argmin(a[None, :] - mu @ anchors.T, axis=1)]
+    return anchors[first_argmin(a[None, :] - mu @ anchors.T, axis=1)]
 
 
 def _family_or_none(model):

@@ -232,7 +232,7 @@ class PotentialET(ETModel):
         order.
         """
         F, lin = self._frozen_potential(), self._lin(mu)
-        x = inverse.refine(F, lin, self._anchors(F).start(lin), self._solver_options)
+        x = inverse.refine(F, lin, self._anchors(F).start(lin[None])[0], self._solver_options)
         return self._polished(mu, x)
 
     @property
