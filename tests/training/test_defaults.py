@@ -34,11 +34,11 @@ def test_epochs_scale_with_the_data_within_bounds(n, epochs):
         assert abs(epochs * (n // 64) - TARGET_STEPS) < n // 64
 
 
-def test_a_model_may_aim_at_fewer_steps():
-    """geometric_flow_et's ``steps``: ceil(37500 / 102) epochs for 6554 training eta."""
-    steps = get_model("geometric_flow_et").training_defaults["steps"]
-    assert steps < TARGET_STEPS
-    assert resolve(config(model="geometric_flow_et"), split(6554)).epochs == -(-steps // 102)
+@pytest.mark.parametrize(("name", "epochs"), [("geometric_flow_et", 368), ("potential_et", 2942)])
+def test_a_model_may_aim_at_other_steps(name, epochs):
+    """A model's own ``steps``: 37,500 and 300,000 in 102 minibatches (6554 training eta)."""
+    assert get_model(name).training_defaults["steps"] != TARGET_STEPS
+    assert resolve(config(model=name), split(6554)).epochs == epochs
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)

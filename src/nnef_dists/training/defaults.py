@@ -5,7 +5,7 @@
 resolved here, when the size of the training split is known:
 
 - epochs: about TARGET_STEPS optimiser steps (epochs x minibatches; a model
-  may ask for fewer, ``steps`` in its ``training_defaults``), within
+  may ask for others, ``steps`` in its ``training_defaults``), within
   [MIN_EPOCHS, MAX_EPOCHS]: 1500 epochs for 6,554 training eta in minibatches
   of 64. Measured on 8192 HMC eta of gamma: the error against the truth kept
   falling up to 1500 epochs (glu_et: 1.31, 0.74, 0.39 x the noise floor at
