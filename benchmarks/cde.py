@@ -133,12 +133,17 @@ def simulate_lorenz(theta, t_end=5.0, rate=100, substeps=4):
     return jnp.concatenate([start[:1], xs])
 
 
-def lorenz(flows, epochs, runs=1000, n_train=800):
+def lorenz_data(runs):
+    """(features (runs, 65): log10 Welch spectra of x(t), theta (runs, 3) uniform on the box)."""
     rng = np.random.default_rng(1)
     theta = rng.uniform(LORENZ_BOX[:, 0], LORENZ_BOX[:, 1], (runs, 3))
     xs = np.asarray(jax.jit(jax.vmap(simulate_lorenz))(jnp.asarray(theta, jnp.float32)))
     psd = signal.welch(xs, fs=100, nperseg=128, axis=-1)[1]
-    features = np.log10(psd + 1e-12)
+    return np.log10(psd + 1e-12), theta
+
+
+def lorenz(flows, epochs, runs=1000, n_train=800):
+    features, theta = lorenz_data(runs)
     train, test = slice(0, n_train), slice(n_train, runs)
     names = ["sigma", "rho", "beta"]
     prior_rmse = (LORENZ_BOX[:, 1] - LORENZ_BOX[:, 0]) / np.sqrt(12)

@@ -127,3 +127,29 @@ def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):
     np.testing.assert_array_equal(
         ConditionalDensityEstimator.load(tmp_path / "bn").log_prob(data[:20]), log_p
     )
+
+
+def test_raw_and_hand_standardised_features_give_the_same_test_nll():
+    """Raw CSV-like features (a scale of 1000, an offset of 500, a constant column,
+    integer counts) against the same features standardised by hand with the training
+    rows' statistics: the stored standardisation makes them equivalent, so the test NLL
+    agrees within 0.05 nats (measured: 0.616 and 0.613; 0.733 raw without the
+    standardisation) and stays within 0.1 of the true NLL (0.591, from _truth)."""
+    x, theta = _gaussian_data(n=2500, seed=3)
+    rng = np.random.default_rng(4)
+    raw = np.column_stack(
+        [1000 * x[:, 0] + 500, np.full(len(x), 7.0), rng.poisson(3.0, len(x)), x[:, 0] ** 2]
+    )
+    train, test = slice(0, 2000), slice(2000, None)
+    mean, std = raw[train].mean(0), raw[train].std(0)
+    standardised = (raw - mean) / np.where(std > 0, std, 1.0)
+    nll = []
+    for features in (raw, standardised):
+        est = ConditionalDensityEstimator("maf", hidden=16, blocks=2)
+        est.fit(features[train], theta[train], epochs=40, lr=5e-3, batch_size=50, progress=False)
+        nll.append(-est.log_prob(theta[test], features[test]).mean())
+    mean_true, std_true = _truth(x[test])
+    true_nll = np.mean(0.5 * ((theta[test] - mean_true) / std_true) ** 2 + np.log(std_true))
+    true_nll += 0.5 * np.log(2 * np.pi)
+    assert abs(nll[0] - nll[1]) < 0.05, nll
+    assert max(nll) < true_nll + 0.1, (nll, true_nll)
