@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/models.py
 	$(BIN)/python benchmarks/cavi.py
 	$(BIN)/python benchmarks/cde.py
+	$(BIN)/python benchmarks/cde_peers.py $(if $(SMOLCDE_SRC),--smolcde-src $(SMOLCDE_SRC))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -34,7 +34,7 @@ Cases (every tool gets the same epochs, lr, batch, blocks and width):
    true test NLL is exact.
 
     python benchmarks/cde_peers.py [--cases digits,lorenz,mixture] [--seeds 0,1,2]
-        [--smolcde-src ../shared/peers/smolcde] [--quick]
+        [--smolcde-src DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -276,6 +276,9 @@ class SmolcdeMAF:
 def build_smolcde(source, folder):
     """The smolcde binary, or None with the reason."""
     compiler = shutil.which("cc") or shutil.which("gcc")
+    if source is None:
+        return None, "smolcde skipped: no --smolcde-src"
+    source = source.resolve()
     if not (source / "main.c").exists():
         return None, f"smolcde skipped: no source at {source}"
     if compiler is None:
@@ -406,13 +409,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
-    parser.add_argument("--smolcde-src", type=Path, default=HERE.parent / "../shared/peers/smolcde")
+    parser.add_argument(
+        "--smolcde-src", type=Path, help="folder with smolcde's main.c and maf.c (else skipped)"
+    )
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke run")
     args = parser.parse_args()
     notes = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        binary, skipped = build_smolcde(args.smolcde_src.resolve(), folder)
+        binary, skipped = build_smolcde(args.smolcde_src, folder)
         notes += [skipped] if skipped else []
         try:
             import flowjax  # noqa: F401
