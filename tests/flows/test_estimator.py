@@ -153,3 +153,15 @@ def test_raw_and_hand_standardised_features_give_the_same_test_nll():
     true_nll += 0.5 * np.log(2 * np.pi)
     assert abs(nll[0] - nll[1]) < 0.05, nll
     assert max(nll) < true_nll + 0.1, (nll, true_nll)
+
+
+def test_sampling_in_chunks_keeps_every_row_its_own_conditional(maf, monkeypatch):
+    """7 rows x 300 draws in chunks of at most 1024 draws: 3 chunks of 3 rows (2 padded);
+    each row's draws have the mean and std of its own conditional (_truth)."""
+    monkeypatch.setattr("nnef_dists.flows.estimator.SAMPLE_CHUNK", 1024)
+    x = np.linspace(-1.5, 1.5, 7)[:, None]
+    draws = maf.sample(jax.random.key(3), x, 300)
+    assert draws.shape == (7, 300, 1)
+    mean, std = _truth(x)
+    np.testing.assert_array_less(np.abs(draws.mean(1) - mean), 0.25 * std)
+    np.testing.assert_allclose(draws.std(1), std, rtol=0.2)

@@ -208,13 +208,13 @@ class ConditionalDensityEstimator:
         self._require_fitted()
         x = self._features(features)
         num_rows = len(x)
-        rows = max(1, SAMPLE_CHUNK // n)
-        if len(x) > rows:  # equal chunks (the last one padded): one compilation
-            x = np.concatenate([x, np.repeat(x[-1:], -len(x) % rows, 0)])
+        chunks = max(1, -(-num_rows * n // SAMPLE_CHUNK))  # equal chunks, the last one padded
+        rows = -(-num_rows // chunks)  # by fewer than ``chunks`` rows: one compilation
+        x = np.concatenate([x, np.repeat(x[-1:], chunks * rows - num_rows, 0)])
         draw = compiled(self.flow_module, "sample_rows", n)
         pieces = [
             np.asarray(draw(jax.random.fold_in(key, i), chunk))
-            for i, chunk in enumerate(np.split(x, max(1, len(x) // rows)))
+            for i, chunk in enumerate(np.split(x, chunks))
         ]
         draws = np.asarray(self.param_scaler.inverse(np.concatenate(pieces)[:num_rows]))
         return draws[0] if features is None else draws
