@@ -12,11 +12,14 @@ import numpy as np  # noqa: E402
 
 
 def learning_curve(history: dict, path: Path, title: str = "") -> None:
-    """Training and validation loss per epoch (log scale), the best epoch marked."""
+    """Training and validation loss per epoch, the best epoch marked: on a log scale, or
+    symmetric log where a loss is not positive (a flow's NLL)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = np.arange(1, len(history["train_loss"]) + 1)
-    ax.semilogy(epochs, history["train_loss"], label="training")
-    ax.semilogy(epochs, history["val_loss"], label="validation")
+    ax.plot(epochs, history["train_loss"], label="training")
+    ax.plot(epochs, history["val_loss"], label="validation")
+    positive = min(np.min(history["train_loss"]), np.min(history["val_loss"])) > 0
+    ax.set_yscale("log" if positive else "symlog")
     ax.axvline(history["best_epoch"] + 1, color="grey", ls=":", label="best (kept)")
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()
