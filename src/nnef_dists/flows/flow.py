@@ -84,7 +84,7 @@ class Flow(nnx.Module):
         return self.base.log_prob(z, context) + logdet
 
     def sample(self, key: jax.Array, shape: tuple, context: jax.Array | None = None):
-        """Draws x (*shape, D); context, when given, is (*shape, C)."""
+        """Draws x (*shape, D); context, when given, broadcasts to (*shape, C)."""
         return self.inverse(self.base.sample(key, shape, context), context)
 
     def to_normal(self, x: jax.Array, context: jax.Array | None = None) -> jax.Array:
@@ -92,9 +92,11 @@ class Flow(nnx.Module):
         return self.base.to_normal(self.forward(x, context)[0], context)
 
     def sample_rows(self, key: jax.Array, context: jax.Array, n: int) -> jax.Array:
-        """n draws per context row: context (M, C) -> (M, n, D)."""
-        repeated = jnp.repeat(context, n, axis=0)
-        return self.sample(key, (repeated.shape[0],), repeated).reshape(context.shape[0], n, -1)
+        """n draws per context row: context (M, C) -> (M, n, D).
+
+        The context enters as (M, 1, C), broadcast against the draws: the MADEs'
+        context terms are computed once per row, not once per draw."""
+        return self.sample(key, (context.shape[0], n), context[:, None, :])
 
 
 _COMPILED: dict = {}
