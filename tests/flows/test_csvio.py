@@ -43,7 +43,25 @@ def test_empty_file_is_an_error(tmp_path):
 def test_read_write_round_trip(tmp_path):
     values = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     path = tmp_path / "out.csv"
-    write_csv(path, ["a", "b", "c"], values)
+    write_csv(path, dict(zip(["a", "b", "c"], values.T, strict=True)))
     back = read_csv(path, skip_header=True)
     np.testing.assert_array_equal(back.astype(np.float32), values)  # 9 digits: float32-exact
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary left behind
+
+
+def test_write_csv_formats_each_column_by_its_type(tmp_path):
+    """Integers and booleans as integers, labels as text, floats to the digits asked
+    (17: float64 exactly, nan as nan); the expected lines are written out by hand."""
+    path = tmp_path / "mixed.csv"
+    columns = {
+        "idx": np.array([0, 1]),
+        "stat": np.array(["mean", "std"]),
+        "ok": np.array([True, False]),
+        "x": np.array([0.1, np.nan]),
+    }
+    write_csv(path, columns, digits=17)
+    assert path.read_text() == "idx,stat,ok,x\n0,mean,1,0.10000000000000001\n1,std,0,nan\n"
+    assert float(path.read_text().split("\n")[1].split(",")[3]) == 0.1  # round trip exact
+    with pytest.raises(ValueError, match="different lengths"):
+        write_csv(tmp_path / "bad.csv", {"a": np.zeros(2), "b": np.zeros(3)})
+    assert not (tmp_path / "bad.csv").exists()

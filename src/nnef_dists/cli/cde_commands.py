@@ -49,6 +49,7 @@ def train(args) -> None:
 
 def infer(args) -> None:
     import jax
+    import numpy as np
 
     from nnef_dists.flows.estimator import ConditionalDensityEstimator
 
@@ -57,21 +58,20 @@ def infer(args) -> None:
     x = read_csv(args.features, args.skip_header, est.feature_dim)
     n = args.samples or DEFAULT_SAMPLES[args.mode]
     key = jax.random.key(args.seed)
-    names = [f"p{j}" for j in range(est.param_dim)]
     if args.mode == "sample":
-        draws = est.sample(key, x, n)
-        header = ["feature_idx", "sample_idx", *names]
-        rows = ([i, s, *draws[i, s]] for i in range(len(x)) for s in range(n))
+        values = est.sample(key, x, n)  # (N, n, D)
+        labels = {"sample_idx": np.tile(np.arange(n), len(x))}
     elif args.mode == "stats":
         stats = est.stats(key, x, n)
-        header = ["feature_idx", "stat", *names]
-        rows = ([i, k, *stats[k][i]] for i in range(len(x)) for k in ("mean", "std"))
+        values = np.stack([stats["mean"], stats["std"]], axis=1)  # (N, 2, D)
+        labels = {"stat": np.tile(["mean", "std"], len(x))}
     else:
-        qs = est.quantiles(key, x, args.quantiles_list, n)
-        header = ["feature_idx", "quantile", *names]
-        levels = list(enumerate(args.quantiles_list))
-        rows = ([i, f"{q:g}", *qs[i, j]] for i in range(len(x)) for j, q in levels)
-    write_csv(args.out, header, rows)
+        values = est.quantiles(key, x, args.quantiles_list, n)  # (N, Q, D)
+        labels = {"quantile": np.tile([f"{q:g}" for q in args.quantiles_list], len(x))}
+    columns = {"feature_idx": np.repeat(np.arange(len(x)), values.shape[1])} | labels
+    flat = values.reshape(-1, est.param_dim)
+    columns |= {f"p{j}": flat[:, j] for j in range(est.param_dim)}
+    write_csv(args.out, columns)
     if not args.quiet:
         print(f"wrote {args.out} ({args.mode}, {len(x)} feature rows, {n} draws each)")
 

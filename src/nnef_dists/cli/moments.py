@@ -46,5 +46,5 @@ def run(args) -> None:
             cov = np.asarray(tk.covariance(eta)).reshape(len(eta), -1)
             names = [f"cov_{a}_{b}" for a in labels for b in labels]
             columns |= dict(zip(names, cov.T, strict=True))
-    write_csv(out, list(columns), zip(*columns.values(), strict=True), digits=17)
+    write_csv(out, columns, digits=17)
     print(f"{len(eta)} rows of {', '.join(columns)} -> {out}")

@@ -37,14 +37,10 @@ def run(args):
         result = jax.jit(tk.natural)(jax.numpy.asarray(mu))
     converged = np.asarray(result.converged)
     eta = np.where(converged[:, None], np.asarray(result.eta), np.nan)  # no number for a failure
-    header = [f"mu_{x}" for x in labels] + [f"eta_{x}" for x in labels]
-    rows = np.column_stack([mu, eta, np.asarray(result.residual)])
-    write_csv(
-        out,
-        [*header, "residual", "converged"],
-        ([*row, flag] for row, flag in zip(rows, converged, strict=True)),
-        digits=17,
-    )
+    columns = dict(zip([f"mu_{x}" for x in labels], np.asarray(mu).T, strict=True))
+    columns |= dict(zip([f"eta_{x}" for x in labels], eta.T, strict=True))
+    columns |= {"residual": np.asarray(result.residual), "converged": converged}
+    write_csv(out, columns, digits=17)
     print(f"{int(converged.sum())} of {len(mu)} mu solved -> {out}")
     if not converged.all():
         bad = np.flatnonzero(~converged)
