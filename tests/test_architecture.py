@@ -17,7 +17,7 @@ import nnef_dists
 SRC = Path(nnef_dists.__file__).parent
 #: Layers, bottom first: a module may import its own layer and those below it.
 LAYERS = [
-    {"errors", "schema", "registry", "atomic", "numerics", "runtime", "parallel"},
+    {"errors", "schema", "registry", "atomic", "numerics", "runtime", "parallel", "figures"},
     {"families"},
     {"sampling"},
     {"data"},

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from nnef_dists.atomic import atomic_file  # noqa: E402
-from nnef_dists.models.directory import METRICS_FILE  # noqa: E402
-from nnef_dists.training.evaluate import format_metrics  # noqa: E402
+from nnef_dists.atomic import atomic_file
+from nnef_dists.figures import pyplot
+from nnef_dists.models.directory import METRICS_FILE
+from nnef_dists.training.evaluate import format_metrics
 
 
 def summary(state: dict, labels: list) -> str:
@@ -63,6 +60,7 @@ def write(out: Path, state: dict, family) -> None:
 
 
 def _plot(path: Path, state: dict, labels: list) -> None:
+    plt = pyplot()
     rounds = [r["round"] for r in state["rounds"]]
     fig, ax = plt.subplots(figsize=(6, 4))
     for j, label in enumerate(labels):

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import numpy as np
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from nnef_dists.atomic import atomic_file  # noqa: E402
+from nnef_dists.atomic import atomic_file
+from nnef_dists.figures import pyplot
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
@@ -105,6 +102,7 @@ def format_calibration(cal: Calibration, labels=None) -> str:
 
 def plot_calibration(cal: Calibration, path, labels=None) -> None:
     """Coverage against level, and rank histograms, as a PNG at ``path`` (written atomically)."""
+    plt = pyplot()
     dim = cal.marginal.shape[1]
     labels = labels or [f"p{j}" for j in range(dim)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))

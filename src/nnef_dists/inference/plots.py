@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from nnef_dists.atomic import atomic_file  # noqa: E402
+from nnef_dists.atomic import atomic_file
+from nnef_dists.figures import pyplot
 
 
 def cavi_traces(traces: dict, path: Path, title: str = "") -> None:
     """Change per sweep (log scale) and ELBO of CAVI runs: traces = label -> CAVITrace."""
+    plt = pyplot()
     fig, (ax_delta, ax_elbo) = plt.subplots(1, 2, figsize=(9, 3.5))
     for label, trace in traces.items():
         delta, elbo = np.asarray(trace.delta), np.asarray(trace.elbo)

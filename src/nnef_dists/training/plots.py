@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from nnef_dists.figures import pyplot
 
 
 def learning_curve(history: dict, path: Path, title: str = "") -> None:
     """Training and validation loss per epoch, the best epoch marked: on a log scale, or
     symmetric log where a loss is not positive (a flow's NLL)."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     ax.plot(epochs, history["train_loss"], label="training")
@@ -30,6 +29,7 @@ def learning_curve(history: dict, path: Path, title: str = "") -> None:
 
 def predicted_vs_reference(pred, reference, labels, path: Path, reference_name: str) -> None:
     """One panel per statistic: predicted mu_T against the reference, with the diagonal."""
+    plt = pyplot()
     k = pred.shape[1]
     cols = min(k, 4)
     rows = -(-k // cols)
