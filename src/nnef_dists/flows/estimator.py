@@ -37,7 +37,13 @@ from nnef_dists.training.loop import fit_module
 #: rows x samples per compiled call of the sampler
 SAMPLE_CHUNK = 1 << 17
 #: The training-loop settings a flow estimator keeps (and their defaults).
-LOOP_OPTIONS = {"weight_decay": 1e-4, "warmup_epochs": 5, "clip_norm": 5.0, "patience": 20}
+LOOP_OPTIONS = {
+    "weight_decay": 1e-4,
+    "warmup_epochs": 5,
+    "clip_norm": 5.0,
+    "patience": 20,
+    "ema_decay": 0.9,
+}
 
 
 class ConditionalDensityEstimator:
@@ -46,7 +52,7 @@ class ConditionalDensityEstimator:
     Args:
       flow: ``made``, ``made-mog``, ``maf``, ``maf-mog`` or ``nsf``.
       hidden, blocks, and the other FlowConfig fields: the architecture.
-      weight_decay, warmup_epochs, clip_norm, patience: training-loop settings
+      weight_decay, warmup_epochs, clip_norm, patience, ema_decay: training-loop settings
         (``LOOP_OPTIONS``).
       feature_clip: c of the squashing of standardised features (None: none).
 

@@ -35,6 +35,9 @@ class LoopConfig:
     # epochs without a better validation loss; None: training.defaults
     patience: int | None = checked(OPTIONAL_POSITIVE, default=None)
     seed: int = checked(at_least(0), default=0)  # shuffling (and whatever the caller seeds)
+    # d of the moving average a <- d a + (1 - d) params after each epoch, which is what
+    # is validated and kept; 0: the parameters themselves
+    ema_decay: float = checked(((lambda v: 0 <= v < 1), "must be in [0, 1)"), default=0.0)
     # devices the minibatch rows are split over; None: one on CPU, every GPU or TPU
     num_devices: int | None = checked(OPTIONAL_POSITIVE, default=None)
 

@@ -16,6 +16,10 @@ scalar``; the loop trains the module's ``nnx.Param`` in place:
   data, parameters and optimiser state replicated, and XLA sums the
   gradients (GSPMD). Losses are means over rows, so the results are those of
   one device up to the order of floating-point sums;
+- after each epoch, with ``ema_decay`` d > 0, the exponential moving average
+  a <- d a + (1 - d) params of the epochs' parameters (from the first epoch's),
+  which smooths the minibatch noise of the last epochs; what is validated
+  and kept is a (d = 0: the parameters themselves);
 - after each epoch the loss on the validation rows (evaluation mode); the
   parameters with the best validation loss are restored at the end, and
   training stops after ``patience`` epochs without improvement;
@@ -121,12 +125,14 @@ def fit_module(
     eval_graph, params, rest = nnx.split(module, nnx.Param, ...)
     steps = _Steps(train_graph, eval_graph, loss, parallel.row_sharding(mesh))
     opt = optimizer(config, num_batches)
-    state = jax.device_put((params, rest, opt.init(params)), everywhere)
+    # (params, rest, optimiser state, the parameters' moving average)
+    state = jax.device_put((params, rest, opt.init(params), params), everywhere)
     train_rows, val_rows = jax.device_put((train_rows, val_rows), everywhere)
     run_epoch = jax.jit(
         partial(steps.epoch, opt, train_rows, num_batches, batch_size), out_shardings=everywhere
     )
     validate = jax.jit(steps.validate)
+    average = jax.jit(_average)
     keys = jax.random.split(jax.random.key(config.seed), config.epochs)
     run = checkpoint.fingerprint(f"{desc} {config}", (train_rows, val_rows))
     first, finished, state, best, best_val, history = _starting_point(
@@ -136,13 +142,16 @@ def fit_module(
     start = saved - history.seconds
     bar = tqdm(range(first, config.epochs), desc=desc, disable=not progress or finished)
     for epoch in [] if finished else bar:
-        *state, train_loss = run_epoch(*state, keys[epoch])
+        previous_average = state[3]
+        *state, train_loss = run_epoch(*state[:3], keys[epoch])
+        weight = config.ema_decay if epoch else 0.0  # the average starts at the first epoch
+        state.append(average(weight, previous_average, state[0]) if weight else state[0])
         train_loss = float(train_loss) + loss_offset
-        val_loss = float(validate(*state[:2], val_rows)) + loss_offset
+        val_loss = float(validate(state[3], state[1], val_rows)) + loss_offset
         _check_finite(desc, epoch, train_loss, val_loss)
         history.add(train_loss, val_loss)
         if val_loss < best_val:
-            best, best_val, history.best_epoch = tuple(state[:2]), val_loss, epoch
+            best, best_val, history.best_epoch = (state[3], state[1]), val_loss, epoch
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=f"{best_val:.4g}")
         finished = epoch - history.best_epoch >= config.patience or epoch + 1 == config.epochs
         if checkpoint_path is not None and (
@@ -170,6 +179,11 @@ def _starting_point(checkpoint_path, run: str, state, everywhere):
         return 0, False, state, state[:2], np.inf, History()
     epoch, finished, state, best, best_val, history = saved
     return epoch + 1, finished, jax.device_put(state, everywhere), tuple(best), best_val, history
+
+
+def _average(weight, average, params):
+    """weight * average + (1 - weight) * params, leaf by leaf."""
+    return jax.tree.map(lambda a, p: weight * a + (1 - weight) * p, average, params)
 
 
 def _check_finite(desc: str, epoch: int, train_loss: float, val_loss: float) -> None:
