@@ -125,14 +125,12 @@ def fit_module(
     eval_graph, params, rest = nnx.split(module, nnx.Param, ...)
     steps = _Steps(train_graph, eval_graph, loss, parallel.row_sharding(mesh))
     opt = optimizer(config, num_batches)
-    # (params, rest, optimiser state, the parameters' moving average)
     state = jax.device_put((params, rest, opt.init(params), params), everywhere)
     train_rows, val_rows = jax.device_put((train_rows, val_rows), everywhere)
     run_epoch = jax.jit(
         partial(steps.epoch, opt, train_rows, num_batches, batch_size), out_shardings=everywhere
     )
     validate = jax.jit(steps.validate)
-    average = jax.jit(_average)
     keys = jax.random.split(jax.random.key(config.seed), config.epochs)
     run = checkpoint.fingerprint(f"{desc} {config}", (train_rows, val_rows))
     first, finished, state, best, best_val, history = _starting_point(
@@ -142,10 +140,8 @@ def fit_module(
     start = saved - history.seconds
     bar = tqdm(range(first, config.epochs), desc=desc, disable=not progress or finished)
     for epoch in [] if finished else bar:
-        previous_average = state[3]
-        *state, train_loss = run_epoch(*state[:3], keys[epoch])
         weight = config.ema_decay if epoch else 0.0  # the average starts at the first epoch
-        state.append(average(weight, previous_average, state[0]) if weight else state[0])
+        *state, train_loss = run_epoch(*state, keys[epoch], weight)
         train_loss = float(train_loss) + loss_offset
         val_loss = float(validate(state[3], state[1], val_rows)) + loss_offset
         _check_finite(desc, epoch, train_loss, val_loss)
@@ -154,9 +150,7 @@ def fit_module(
             best, best_val, history.best_epoch = (state[3], state[1]), val_loss, epoch
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=f"{best_val:.4g}")
         finished = epoch - history.best_epoch >= config.patience or epoch + 1 == config.epochs
-        if checkpoint_path is not None and (
-            finished or time.perf_counter() - saved >= checkpoint.EVERY_SECONDS
-        ):
+        if checkpoint_path is not None and (finished or _due(saved)):
             history.seconds = time.perf_counter() - start
             checkpoint.save(checkpoint_path, run, epoch, finished, state, best, best_val, history)
             saved = time.perf_counter()
@@ -181,9 +175,9 @@ def _starting_point(checkpoint_path, run: str, state, everywhere):
     return epoch + 1, finished, jax.device_put(state, everywhere), tuple(best), best_val, history
 
 
-def _average(weight, average, params):
-    """weight * average + (1 - weight) * params, leaf by leaf."""
-    return jax.tree.map(lambda a, p: weight * a + (1 - weight) * p, average, params)
+def _due(saved: float) -> bool:
+    """Whether a checkpoint is due, the last one written at time ``saved``."""
+    return time.perf_counter() - saved >= checkpoint.EVERY_SECONDS
 
 
 def _check_finite(desc: str, epoch: int, train_loss: float, val_loss: float) -> None:
@@ -215,8 +209,9 @@ class _Steps:
         rows = jax.lax.with_sharding_constraint(rows, self.split_rows)
         return self.loss(nnx.merge(self.eval_graph, params, rest), rows, None)
 
-    def epoch(self, opt, rows, num_batches, batch_size, params, rest, opt_state, key):
-        """One pass over the shuffled minibatches: (params, rest, opt_state, mean loss)."""
+    def epoch(self, opt, rows, num_batches, batch_size, params, rest, opt_state, average, key, w):
+        """One pass over the shuffled minibatches: (params, rest, opt_state, average, mean
+        loss), with the parameters' moving average updated to w average + (1 - w) params."""
         n_train = len(jax.tree.leaves(rows)[0])
         order = jax.random.permutation(key, n_train)[: num_batches * batch_size]
         step_keys = jax.random.split(jax.random.fold_in(key, 1), num_batches)
@@ -231,7 +226,8 @@ class _Steps:
             updates, opt_state = opt.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), rest, opt_state), loss
 
-        carry, losses = jax.lax.scan(
+        (params, rest, opt_state), losses = jax.lax.scan(
             step, (params, rest, opt_state), (order.reshape(num_batches, batch_size), step_keys)
         )
-        return *carry, losses.mean()
+        average = jax.tree.map(lambda a, p: w * a + (1 - w) * p, average, params)
+        return params, rest, opt_state, average, losses.mean()
