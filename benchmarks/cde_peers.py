@@ -52,10 +52,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from flax import nnx
 
+from cde import lorenz_data  # benchmarks/cde.py, beside this script
 from nnef_dists.flows import ConditionalDensityEstimator
 
-HERE = Path(__file__).resolve().parent
 STATS_DRAWS = 200
 
 
@@ -116,9 +117,6 @@ def digits_case(quick):
 
 
 def lorenz_case(quick):
-    sys.path.insert(0, str(HERE))
-    from cde import lorenz_data
-
     features, theta = lorenz_data(runs=1000)
     settings = dict(epochs=50 if quick else 500, lr=1e-3, hidden=64, blocks=5, batch=32)
     return Case("lorenz", features[:800], theta[:800], features[800:], theta[800:], settings)
@@ -212,18 +210,12 @@ def run_nnef(case, paths, folder, seed):
     result.epoch_ms = 1e3 * history["seconds"] / result.epochs
     est = ConditionalDensityEstimator.load(model)
     result.nll = -float(np.mean(est.log_prob(case.y_test, case.x_test)))
-    result.parameters = sum(p.size for p in jax.tree.leaves(_params(est.flow_module)))
+    result.parameters = sum(p.size for p in jax.tree.leaves(nnx.state(est.flow_module, nnx.Param)))
     est.sample(jax.random.key(0), case.x_test, STATS_DRAWS)  # compile
     start = time.perf_counter()
     est.sample(jax.random.key(1), case.x_test, STATS_DRAWS)
     result.warm_rate = len(case.x_test) * STATS_DRAWS / (time.perf_counter() - start)
     return result
-
-
-def _params(module):
-    from flax import nnx
-
-    return nnx.state(module, nnx.Param)
 
 
 class SmolcdeMAF:
@@ -245,12 +237,12 @@ class SmolcdeMAF:
         m1, m2 = take(np.float32, n, h, d), take(np.float32, n, d, h)
         self.perm = take(np.uint16, n, d).astype(int)
         take(np.uint16, n, d)  # the inverse permutations
-        w1y, self.w1c, self.b1 = take(np.float32, n, h, d), take(np.float32, n, h, c), None
+        self.w1 = take(np.float32, n, h, d) * m1
+        self.w1c = take(np.float32, n, h, c)
         self.b1 = take(np.float32, n, h)
-        w2, self.w2c, self.b2 = take(np.float32, n, 2 * d, h), take(np.float32, n, 2 * d, c), None
+        self.w2 = take(np.float32, n, 2 * d, h) * np.tile(m2, (1, 2, 1))
+        self.w2c = take(np.float32, n, 2 * d, c)
         self.b2 = take(np.float32, n, 2 * d)
-        self.w1 = w1y * m1
-        self.w2 = w2 * np.tile(m2, (1, 2, 1))
         if self.offset != len(raw):
             raise ValueError(f"{path}: {len(raw) - self.offset} bytes left over")
 
@@ -360,11 +352,8 @@ def run_flowjax(case, seed):
     y_test = jnp.asarray((case.y_test - y_mean) / y_std, jnp.float32)
     log_q = np.asarray(eqx.filter_jit(flow.log_prob)(y_test, x_test))
     result.nll = -float(np.mean(log_q)) + float(np.sum(np.log(y_std)))
-    trainable = eqx.filter(
-        eqx.filter(flow, eqx.is_inexact_array, is_leaf=_frozen(paramax)),
-        lambda leaf: not isinstance(leaf, paramax.NonTrainable),
-        is_leaf=_frozen(paramax),
-    )
+    frozen = lambda leaf: isinstance(leaf, paramax.NonTrainable)  # noqa: E731
+    trainable = eqx.partition(flow, eqx.is_inexact_array, is_leaf=frozen)[0]  # as fit_to_data
     result.parameters = sum(a.size for a in jax.tree.leaves(trainable))
     draw = eqx.filter_jit(lambda k: flow.sample(k, (STATS_DRAWS,), condition=x_test))
     means = np.asarray(draw(sample_key)).mean(0) * y_std + y_mean  # compiles
@@ -373,10 +362,6 @@ def run_flowjax(case, seed):
     result.warm_rate = len(case.x_test) * STATS_DRAWS / (time.perf_counter() - start)
     score(result, case, means)
     return result
-
-
-def _frozen(paramax):
-    return lambda leaf: isinstance(leaf, paramax.NonTrainable)
 
 
 # -- the table ----------------------------------------------------------------------------
