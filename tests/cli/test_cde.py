@@ -105,3 +105,15 @@ def test_malformed_csv_exits_2_naming_file_line_column(problem, capsys):
     assert main([*argv[:-1], "--out", str(root / "o.csv")]) == 2
     assert "line 1, column 3: the row has 3 columns but the model has 2" in capsys.readouterr().err
     assert not (root / "o.csv").exists()
+
+
+def test_feature_noise_is_kept_with_the_model_and_checked(problem, capsys):
+    from nnef_dists.flows import ConditionalDensityEstimator
+
+    root, common = problem
+    argv = ["train", *common, "--params", str(root / "P.csv"), "--epochs", "1", "--batch", "50"]
+    assert main([*argv, "--out", str(root / "noisy"), "--feature-noise", "0.25"]) == 0
+    assert ConditionalDensityEstimator.load(root / "noisy").feature_noise == 0.25
+    assert main([*argv, "--out", str(root / "bad_noise"), "--feature-noise", "-1"]) == 2
+    assert "feature_noise must be a finite number >= 0, got -1.0" in capsys.readouterr().err
+    assert not (root / "bad_noise").exists()

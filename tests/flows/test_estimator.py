@@ -88,6 +88,7 @@ def test_save_load_reproduces_log_prob_and_samples_exactly(maf, tmp_path):
     key = jax.random.key(3)
     np.testing.assert_array_equal(loaded.sample(key, x, 4), maf.sample(key, x, 4))
     assert loaded.config == maf.config and loaded.options == maf.options
+    assert loaded.feature_noise == maf.feature_noise == 0.0
     with pytest.raises(FileExistsError):
         maf.save(tmp_path / "model")
     maf.save(tmp_path / "model", force=True)
@@ -107,6 +108,31 @@ def test_shape_errors_name_the_problem(maf):
         ConditionalDensityEstimator().fit(np.zeros((4, 1)), np.full((4, 1), np.nan))
     with pytest.raises(ValueError, match="unknown flow"):
         ConditionalDensityEstimator("glow")
+    for bad in (-0.1, float("nan"), "a lot"):
+        with pytest.raises(ValueError, match="feature_noise must be a finite number >= 0"):
+            ConditionalDensityEstimator(feature_noise=bad)
+
+
+def test_feature_noise_jitters_training_minibatches_only(maf, tmp_path):
+    """The training loss with a key is the NLL at features + feature_noise * N(0, 1) drawn
+    from that key (computed here by hand); without a key (validation) it is the plain NLL.
+    The setting is saved with the model."""
+    maf = ConditionalDensityEstimator.load(maf.save(tmp_path / "a"))
+    maf.feature_noise = 0.3
+    maf = ConditionalDensityEstimator.load(maf.save(tmp_path / "b"))
+    assert maf.feature_noise == 0.3
+    rng = np.random.default_rng(6)
+    y = rng.standard_normal((64, 1)).astype(np.float32)
+    x = rng.standard_normal((64, 1)).astype(np.float32)
+    flow, key = maf.flow_module, jax.random.key(7)
+    jitter = maf.feature_noise * jax.random.normal(key, x.shape, x.dtype)
+    np.testing.assert_allclose(
+        maf._training_loss(flow, (y, x), key), -flow.log_prob(y, x + jitter).mean(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        maf._training_loss(flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6
+    )
+    assert abs(maf._training_loss(flow, (y, x), key) - maf._training_loss(flow, (y, x), None)) > 0
 
 
 def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):

@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     train.add_argument("--batch", type=_positive, default=32, help="minibatch size")
     train.add_argument("--patience", type=_positive, default=20, help="early-stopping epochs")
+    train.add_argument(
+        "--feature-noise",
+        type=float,
+        help="std of the Gaussian noise added to the standardised training features "
+        "(regularisation for few rows or many features; default 0: none)",
+    )
     train.add_argument("--load", help="resume from this saved model (its architecture is kept)")
     train.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     train.add_argument(

@@ -32,7 +32,11 @@ def train(args) -> None:
         x, y = _read_pair(args, est.feature_dim, est.param_dim)
     else:
         est = ConditionalDensityEstimator(
-            args.flow, args.hidden, args.blocks, patience=args.patience
+            args.flow,
+            args.hidden,
+            args.blocks,
+            patience=args.patience,
+            **({} if args.feature_noise is None else {"feature_noise": args.feature_noise}),
         )
         x, y = _read_pair(args)
     history = est.fit(

@@ -34,6 +34,13 @@ from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
 from nnef_dists.training.loop import fit_module
 
+#: Default feature_noise: none. Noise regularisation trades bias for variance: it fits
+#: p(params | features + noise), so a sharp conditional is widened (y = 2 x + 1 +
+#: N(0, 0.2^2): std 0.33 instead of 0.2 at 0.1). Test NLL, seed 0, the cases of
+#: benchmarks/cde_peers.py at the C tool's settings: Lorenz 1.20 -> 0.90 at 0.1, 1.88 at 0.3;
+#: mixture 1.39 -> 1.34 at 0.1, 1.59 at 0.3; digits -11.32 -> -11.41 at 0.1, -12.17 /
+#: -12.53 / -12.40 at 0.5 / 0.8 / 1.2 (accuracy 96.9% -> 98.3% / 98.6% / 96.7%).
+FEATURE_NOISE = 0.0
 #: rows x samples per compiled call of the sampler
 SAMPLE_CHUNK = 1 << 17
 #: The training-loop settings a flow estimator keeps (and their defaults).
@@ -46,6 +53,17 @@ LOOP_OPTIONS = {
 }
 
 
+def _non_negative(value, name: str) -> float:
+    """value as a finite float >= 0, else ConfigError naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number >= 0):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
 class ConditionalDensityEstimator:
     """A flow for p(params | features), with standardisation of both arrays.
 
@@ -55,6 +73,9 @@ class ConditionalDensityEstimator:
       weight_decay, warmup_epochs, clip_norm, patience, ema_decay: training-loop settings
         (``LOOP_OPTIONS``).
       feature_clip: c of the squashing of standardised features (None: none).
+      feature_noise: standard deviation of the Gaussian noise added to the
+        standardised features of every training minibatch (noise
+        regularisation, Rothfuss et al. 2019, arXiv:1907.08982; 0: none).
 
     After ``fit`` or ``load``: ``param_dim`` D, ``feature_dim`` C (0 when
     unconditional), ``history`` (of the last fit) and the fitted ``flow_module``.
@@ -66,9 +87,11 @@ class ConditionalDensityEstimator:
         hidden: int = 64,
         blocks: int = 5,
         feature_clip: float | None = 5.0,
+        feature_noise: float = FEATURE_NOISE,
         **options,
     ):
         self.feature_clip = feature_clip
+        self.feature_noise = _non_negative(feature_noise, "feature_noise")
         self.options = LOOP_OPTIONS | {k: v for k, v in options.items() if k in LOOP_OPTIONS}
         flow_options = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
         try:
@@ -176,7 +199,7 @@ class ConditionalDensityEstimator:
         config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
         self.history = fit_module(
             self.flow_module,
-            lambda flow, rows, _key: -flow.log_prob(*rows).mean(),
+            self._training_loss,
             (y[train], x[train]),
             (y[val], x[val]),
             config,
@@ -188,6 +211,13 @@ class ConditionalDensityEstimator:
         )
         self.fit_settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
         return self.history
+
+    def _training_loss(self, flow, rows, key):
+        """Mean NLL of a minibatch, features jittered by N(0, feature_noise^2) (standardised)."""
+        y, x = rows
+        if self.feature_noise > 0 and key is not None:
+            x = x + self.feature_noise * jax.random.normal(key, x.shape, x.dtype)
+        return -flow.log_prob(y, x).mean()
 
     # -- evaluation ----------------------------------------------------------------
 
@@ -249,4 +279,5 @@ class ConditionalDensityEstimator:
 
     def architecture(self) -> dict:
         """What rebuilds this estimator: its constructor arguments."""
-        return {"flow": dataclasses.asdict(self.config), "training": dict(self.options)}
+        training = dict(self.options, feature_noise=self.feature_noise)
+        return {"flow": dataclasses.asdict(self.config), "training": training}
