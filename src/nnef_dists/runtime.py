@@ -44,10 +44,20 @@ def compile_faster() -> None:
 
 
 def enable_compilation_cache() -> None:
-    """Keep compiled programs on disk so that a rerun skips compilation."""
+    """Keep compiled programs on disk so that a rerun skips compilation.
+
+    Every program is kept, not only those that took JAX's default of 1 s to
+    compile (unless JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS is set): a
+    command compiles tens of small programs (a flow's initialisation, its
+    epoch, its validation), each under a second, and together they were a
+    quarter of a one-epoch ``nnef cde train`` (Lorenz CSV files, 2-core CPU:
+    5.3-5.5 s -> 4.0-4.6 s on a rerun; the cache grew by 0.3 MB).
+    """
     cache_dir = os.environ.get("NNEF_JAX_CACHE_DIR", str(DEFAULT_CACHE_DIR))
     if cache_dir:
         jax.config.update("jax_compilation_cache_dir", cache_dir)
+        if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def configure() -> None:
