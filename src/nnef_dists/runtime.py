@@ -51,7 +51,10 @@ def enable_compilation_cache() -> None:
     command compiles tens of small programs (a flow's initialisation, its
     epoch, its validation), each under a second, and together they were a
     quarter of a one-epoch ``nnef cde train`` (Lorenz CSV files, 2-core CPU:
-    5.3-5.5 s -> 4.0-4.6 s on a rerun; the cache grew by 0.3 MB).
+    5.3-5.5 s -> 4.0-4.6 s on a rerun; the cache grew by 0.3 MB). The cache
+    has no bound (JAX_COMPILATION_CACHE_MAX_SIZE sets one, with the filelock
+    package installed; with 2,100 entries that added 2 s to every command that
+    compiles something new, as each write scans the folder).
     """
     cache_dir = os.environ.get("NNEF_JAX_CACHE_DIR", str(DEFAULT_CACHE_DIR))
     if cache_dir:
