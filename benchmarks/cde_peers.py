@@ -34,7 +34,7 @@ Cases (every tool gets the same epochs, lr, batch, blocks and width):
    true test NLL is exact.
 
     python benchmarks/cde_peers.py [--cases digits,lorenz,mixture] [--seeds 0,1,2]
-        [--smolcde-src DIR] [--feature-noise 0,0.8] [--quick]
+        [--smolcde-src DIR] [--feature-noise 0,0.8,auto] [--quick]
 """
 
 from __future__ import annotations
@@ -186,10 +186,10 @@ def score(result, case, means):
 # -- the tools ----------------------------------------------------------------------------
 
 
-def run_nnef(case, paths, folder, seed, noise=0.0):
+def run_nnef(case, paths, folder, seed, noise="0"):
     s = case.settings
-    result = Result(f"nnef --feature-noise {noise:g}" if noise else "nnef")
-    model = folder / f"{case.name}_nnef_{seed}_{noise:g}"
+    result = Result("nnef" if noise == "0" else f"nnef --feature-noise {noise}")
+    model = folder / f"{case.name}_nnef_{seed}_{noise}"
     cli = [sys.executable, "-m", "nnef_dists.cli", "cde"]
     result.train_s, _ = timed(
         cli
@@ -197,7 +197,7 @@ def run_nnef(case, paths, folder, seed, noise=0.0):
         + ["--out", model, "--flow", "maf", "--hidden", str(s["hidden"])]
         + ["--blocks", str(s["blocks"]), "--epochs", str(s["epochs"]), "--lr", str(s["lr"])]
         + ["--batch", str(s["batch"]), "--seed", str(seed), "--force", "--quiet"]
-        + (["--feature-noise", str(noise)] if noise else [])
+        + (["--feature-noise", noise] if noise != "0" else [])
     )
     stats = folder / f"{case.name}_nnef_stats.csv"
     seconds, _ = timed(
@@ -402,7 +402,7 @@ def main():
     parser.add_argument(
         "--feature-noise",
         default="0",
-        help="comma-separated values of nnef's --feature-noise, one nnef row each",
+        help="comma-separated values of nnef's --feature-noise (numbers or auto), one row each",
     )
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke run")
     args = parser.parse_args()
@@ -422,7 +422,7 @@ def main():
             paths = write_csvs(case, folder)
             for seed in (int(s) for s in args.seeds.split(",")):
                 results = [
-                    run_nnef(case, paths, folder, seed, float(noise))
+                    run_nnef(case, paths, folder, seed, noise)
                     for noise in args.feature_noise.split(",")
                 ]
                 if binary is not None:

@@ -117,3 +117,13 @@ def test_feature_noise_is_kept_with_the_model_and_checked(problem, capsys):
     assert main([*argv, "--out", str(root / "bad_noise"), "--feature-noise", "-1"]) == 2
     assert "feature_noise must be a finite number >= 0, got -1.0" in capsys.readouterr().err
     assert not (root / "bad_noise").exists()
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(root / "bad_noise"), "--feature-noise", "lots"])
+    assert "expected a number or 'auto', got 'lots'" in capsys.readouterr().err
+    argv = [a for a in argv if a != "--quiet"]
+    assert main([*argv, "--out", str(root / "auto"), "--feature-noise", "auto"]) == 0
+    chosen = ConditionalDensityEstimator.load(root / "auto")
+    tried = chosen.fit_settings["feature_noise_search"]
+    assert chosen.feature_noise == min(tried, key=tried.get)
+    printed = capsys.readouterr().out
+    assert f"feature noise {chosen.feature_noise:g}, of validation NLL 0: " in printed

@@ -26,6 +26,15 @@ def _quantile_list(text: str) -> list[float]:
     return qs
 
 
+def _noise(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -52,9 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--patience", type=_positive, default=20, help="early-stopping epochs")
     train.add_argument(
         "--feature-noise",
-        type=float,
+        type=_noise,
         help="std of the Gaussian noise added to the standardised training features "
-        "(regularisation for few rows or many features; default 0: none)",
+        "(regularisation for few rows or many features; default 0: none), or 'auto': "
+        "chosen by validation NLL among 0, 0.1, 0.2, ..., 3.2 (a few fits)",
     )
     train.add_argument("--load", help="resume from this saved model (its architecture is kept)")
     train.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -45,6 +45,10 @@ def train(args) -> None:
     est.save(args.out, force=args.force)
     saved.unlink(missing_ok=True)
     if not args.quiet:
+        tried = est.fit_settings.get("feature_noise_search")
+        if tried:
+            nll = ", ".join(f"{noise:g}: {value:.4f}" for noise, value in tried.items())
+            print(f"feature noise {est.feature_noise:g}, of validation NLL {nll}")
         print(
             f"{est.config.flow}: {history.epochs} epochs, best validation NLL "
             f"{history.best_val:.4f} at epoch {history.best_epoch + 1}; saved to {args.out}"

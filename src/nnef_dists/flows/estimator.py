@@ -28,7 +28,7 @@ import numpy as np
 
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
-from nnef_dists.flows import storage
+from nnef_dists.flows import noise_search, storage
 from nnef_dists.flows.flow import FlowConfig, compiled
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
@@ -75,7 +75,8 @@ class ConditionalDensityEstimator:
       feature_clip: c of the squashing of standardised features (None: none).
       feature_noise: standard deviation of the Gaussian noise added to the
         standardised features of every training minibatch (noise
-        regularisation, Rothfuss et al. 2019, arXiv:1907.08982; 0: none).
+        regularisation, Rothfuss et al. 2019, arXiv:1907.08982; 0: none), or
+        ``"auto"``: chosen by validation NLL at the next fit (``noise_search``).
 
     After ``fit`` or ``load``: ``param_dim`` D, ``feature_dim`` C (0 when
     unconditional), ``history`` (of the last fit) and the fitted ``flow_module``.
@@ -91,7 +92,9 @@ class ConditionalDensityEstimator:
         **options,
     ):
         self.feature_clip = feature_clip
-        self.feature_noise = _non_negative(feature_noise, "feature_noise")
+        if feature_noise != "auto":
+            feature_noise = _non_negative(feature_noise, "feature_noise")
+        self.feature_noise = feature_noise
         self.options = LOOP_OPTIONS | {k: v for k, v in options.items() if k in LOOP_OPTIONS}
         flow_options = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
         try:
@@ -174,11 +177,14 @@ class ConditionalDensityEstimator:
             early when the validation NLL has not improved for ``patience`` epochs,
             and the best parameters are kept.
           progress: show a progress bar.
-          checkpoint_path, resume: as in ``training.loop.fit_module``.
+          checkpoint_path, resume: as in ``training.loop.fit_module`` (not with
+            feature_noise "auto", whose search is not checkpointed).
 
         A fitted (or loaded) estimator goes on from its current parameters and
         keeps its standardisation.
         """
+        if resume and self.feature_noise == "auto":
+            raise ConfigError("resume cannot continue a feature_noise='auto' search")
         y = self._columns(params, "params", self.param_scaler)
         x = self._features(features, rows=len(y))
         if len(x) != len(y):
@@ -197,19 +203,27 @@ class ConditionalDensityEstimator:
             x = self._squash(self.feature_scaler.transform(x), "features")
             self.flow_module = self.config.build(self.param_dim, self.feature_dim, seed)
         config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
-        self.history = fit_module(
-            self.flow_module,
-            self._training_loss,
-            (y[train], x[train]),
-            (y[val], x[val]),
-            config,
-            progress=progress,
-            desc=f"fit {self.config.flow}",
-            loss_offset=-self.param_scaler.log_det,
-            checkpoint_path=checkpoint_path,
-            resume=resume,
-        )
+
+        def fit_once(label, checkpoint_path=None, resume=False):
+            return fit_module(
+                self.flow_module,
+                self._training_loss,
+                (y[train], x[train]),
+                (y[val], x[val]),
+                config,
+                progress=progress,
+                desc=f"fit {self.config.flow}{label}",
+                loss_offset=-self.param_scaler.log_det,
+                checkpoint_path=checkpoint_path,
+                resume=resume,
+            )
+
         self.fit_settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        if self.feature_noise != "auto":
+            self.history = fit_once("", checkpoint_path, resume)
+        else:
+            tried = noise_search.search(self, lambda label: fit_once(f", {label}"))
+            self.fit_settings["feature_noise_search"] = tried
         return self.history
 
     def _training_loss(self, flow, rows, key):
