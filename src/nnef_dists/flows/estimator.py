@@ -88,7 +88,7 @@ class ConditionalDensityEstimator:
         hidden: int = 64,
         blocks: int = 5,
         feature_clip: float | None = 5.0,
-        feature_noise: float = FEATURE_NOISE,
+        feature_noise: float | str = FEATURE_NOISE,
         **options,
     ):
         self.feature_clip = feature_clip
