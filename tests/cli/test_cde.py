@@ -114,6 +114,11 @@ def test_feature_noise_is_kept_with_the_model_and_checked(problem, capsys):
     argv = ["train", *common, "--params", str(root / "P.csv"), "--epochs", "1", "--batch", "50"]
     assert main([*argv, "--out", str(root / "noisy"), "--feature-noise", "0.25"]) == 0
     assert ConditionalDensityEstimator.load(root / "noisy").feature_noise == 0.25
+    again = [*argv, "--load", str(root / "noisy"), "--out"]
+    assert main([*again, str(root / "kept")]) == 0  # --load keeps the saved noise
+    assert ConditionalDensityEstimator.load(root / "kept").feature_noise == 0.25
+    assert main([*again, str(root / "changed"), "--feature-noise", "0.5"]) == 0
+    assert ConditionalDensityEstimator.load(root / "changed").feature_noise == 0.5
     assert main([*argv, "--out", str(root / "bad_noise"), "--feature-noise", "-1"]) == 2
     assert "feature_noise must be a finite number >= 0, got -1.0" in capsys.readouterr().err
     assert not (root / "bad_noise").exists()

@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_noise,
         help="std of the Gaussian noise added to the standardised training features "
         "(regularisation for few rows or many features; default 0: none), or 'auto': "
-        "chosen by validation NLL among 0, 0.1, 0.2, ..., 3.2 (a few fits)",
+        "chosen by validation NLL among 0, 0.1, 0.2, ..., 3.2 (a few fits); with --load, "
+        "the saved model's unless given",
     )
     train.add_argument("--load", help="resume from this saved model (its architecture is kept)")
     train.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -29,6 +29,8 @@ def train(args) -> None:
     saved = checkpoint.prepare(args.out, args.resume, args.force)
     if args.load:
         est = ConditionalDensityEstimator.load(args.load)
+        if args.feature_noise is not None:
+            est.feature_noise = args.feature_noise
         x, y = _read_pair(args, est.feature_dim, est.param_dim)
     else:
         est = ConditionalDensityEstimator(

@@ -53,17 +53,6 @@ LOOP_OPTIONS = {
 }
 
 
-def _non_negative(value, name: str) -> float:
-    """value as a finite float >= 0, else ConfigError naming it."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not (np.isfinite(number) and number >= 0):
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
-
-
 class ConditionalDensityEstimator:
     """A flow for p(params | features), with standardisation of both arrays.
 
@@ -92,8 +81,6 @@ class ConditionalDensityEstimator:
         **options,
     ):
         self.feature_clip = feature_clip
-        if feature_noise != "auto":
-            feature_noise = _non_negative(feature_noise, "feature_noise")
         self.feature_noise = feature_noise
         self.options = LOOP_OPTIONS | {k: v for k, v in options.items() if k in LOOP_OPTIONS}
         flow_options = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
@@ -107,6 +94,14 @@ class ConditionalDensityEstimator:
         self.feature_scaler = self.param_scaler = None
         self.history: History | None = None
         self.fit_settings: dict = {}
+
+    @property
+    def feature_noise(self) -> float | str:
+        return self._feature_noise
+
+    @feature_noise.setter
+    def feature_noise(self, value):
+        self._feature_noise = noise_search.checked(value)
 
     # -- shapes and checks ------------------------------------------------------------
 

@@ -13,10 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from flax import nnx
+
+from nnef_dists.errors import ConfigError
 
 #: The candidate noises, in the order tried (standard deviations, standardised features).
 LADDER = (0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
+def checked(value) -> float | str:
+    """A feature_noise setting: "auto", or a finite float >= 0; else ConfigError naming it."""
+    if value == "auto":
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number >= 0):
+        raise ConfigError(f"feature_noise must be a finite number >= 0, got {value!r}")
+    return number
 
 
 def search(est, fit_once: Callable[[str], object]) -> dict[float, float]:
