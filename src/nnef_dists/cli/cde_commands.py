@@ -29,18 +29,14 @@ def train(args) -> None:
     saved = checkpoint.prepare(args.out, args.resume, args.force)
     if args.load:
         est = ConditionalDensityEstimator.load(args.load)
-        if args.feature_noise is not None:
-            est.feature_noise = args.feature_noise
         x, y = _read_pair(args, est.feature_dim, est.param_dim)
     else:
         est = ConditionalDensityEstimator(
-            args.flow,
-            args.hidden,
-            args.blocks,
-            patience=args.patience,
-            **({} if args.feature_noise is None else {"feature_noise": args.feature_noise}),
+            args.flow, args.hidden, args.blocks, patience=args.patience
         )
         x, y = _read_pair(args)
+    if args.feature_noise is not None:  # else the estimator's default, or the loaded model's
+        est.feature_noise = args.feature_noise
     history = est.fit(
         x, y, args.epochs, args.lr, args.batch, args.seed, not args.quiet, saved, args.resume
     )
