@@ -8,9 +8,10 @@
 Command line: ``nnef cde train | infer | coverage``.
 """
 
+from nnef_dists.flows.base import Flow, StandardNormal
 from nnef_dists.flows.batchnorm import BatchNormFlow
 from nnef_dists.flows.estimator import ConditionalDensityEstimator
-from nnef_dists.flows.flow import FLOWS, LAYERS, Flow, FlowConfig, StandardNormal
+from nnef_dists.flows.flow import FLOWS, LAYERS, FlowConfig
 from nnef_dists.flows.made import MADE, MADESpec
 from nnef_dists.flows.maf import AffineMADE
 from nnef_dists.flows.mog import MADEMoG

@@ -28,19 +28,13 @@ import numpy as np
 
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
-from nnef_dists.flows import noise_search, storage
-from nnef_dists.flows.flow import FlowConfig, compiled
+from nnef_dists.flows import manifold, noise_search, storage
+from nnef_dists.flows.base import compiled
+from nnef_dists.flows.flow import FlowConfig
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
 from nnef_dists.training.loop import fit_module
 
-#: Default feature_noise: none. Noise regularisation trades bias for variance: it fits
-#: p(params | features + noise), so a sharp conditional is widened (y = 2 x + 1 +
-#: N(0, 0.2^2): std 0.33 instead of 0.2 at 0.1). Test NLL, seed 0, the cases of
-#: benchmarks/cde_peers.py at the C tool's settings: Lorenz 1.20 -> 0.90 at 0.1, 1.88 at 0.3;
-#: mixture 1.39 -> 1.34 at 0.1, 1.59 at 0.3; digits -11.32 -> -11.41 at 0.1, -12.17 /
-#: -12.53 / -12.40 at 0.5 / 0.8 / 1.2 (accuracy 96.9% -> 98.3% / 98.6% / 96.7%).
-FEATURE_NOISE = 0.0
 #: rows x samples per compiled call of the sampler
 SAMPLE_CHUNK = 1 << 17
 #: The training-loop settings a flow estimator keeps (and their defaults).
@@ -57,7 +51,12 @@ class ConditionalDensityEstimator:
     """A flow for p(params | features), with standardisation of both arrays.
 
     Args:
-      flow: ``made``, ``made-mog``, ``maf``, ``maf-mog`` or ``nsf``.
+      flow: ``made``, ``made-mog``, ``maf``, ``maf-mog``, ``nsf`` or ``manifold`` (default:
+        ``manifold`` when ``manifold`` or ``layers`` is given, else ``maf``).
+      manifold, layers: the target space and its layers, e.g. ``"e4+s2+e1"`` and
+        ``"gggg+n+a"`` (``flows.manifold``): params are then points of it (unit
+        vectors for spheres), only Euclidean columns are standardised, and draws
+        lie on it.
       hidden, blocks, and the other FlowConfig fields: the architecture.
       weight_decay, warmup_epochs, clip_norm, patience, ema_decay: training-loop settings
         (``LOOP_OPTIONS``).
@@ -73,17 +72,19 @@ class ConditionalDensityEstimator:
 
     def __init__(
         self,
-        flow: str = "maf",
+        flow: str | None = None,
         hidden: int = 64,
         blocks: int = 5,
         feature_clip: float | None = 5.0,
-        feature_noise: float | str = FEATURE_NOISE,
+        feature_noise: float | str = noise_search.FEATURE_NOISE,
         **options,
     ):
         self.feature_clip = feature_clip
         self.feature_noise = feature_noise
         self.options = LOOP_OPTIONS | {k: v for k, v in options.items() if k in LOOP_OPTIONS}
         flow_options = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
+        if flow is None:  # a manifold or layers imply the manifold flow
+            flow = "manifold" if {"manifold", "layers"} & set(flow_options) else "maf"
         try:
             self.config = FlowConfig.from_dict(
                 dict(flow=flow, hidden=hidden, blocks=blocks, **flow_options)
@@ -129,6 +130,8 @@ class ConditionalDensityEstimator:
             v = v.reshape(-1, 1) if what == "params" else v.reshape(1, -1)
         if v.ndim != 2:
             raise DataError(f"{what} must be (N, columns), got shape {v.shape}")
+        if what == "params" and self.config.manifold:
+            v = manifold.points(self.config.manifold, v)
         if not self.fitted:
             return v
         if v.shape[1] != scaler.dim:
@@ -192,7 +195,7 @@ class ConditionalDensityEstimator:
         n_val = max(1, int(round(0.2 * len(y))))
         train, val = order[n_val:], order[:n_val]
         if not self.fitted:
-            self.param_scaler = Standardizer.fit(y[train])
+            self.param_scaler = manifold.standardizer(self.config.manifold, y[train])
             self.feature_scaler = Standardizer.fit(x[train])
             y = self._squash(self.param_scaler.transform(y), "params")
             x = self._squash(self.feature_scaler.transform(x), "features")

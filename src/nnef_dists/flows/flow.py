@@ -11,7 +11,9 @@ Kinds (``FLOWS``):
 - ``made-mog``: a MADE mixture of Gaussians (no layers);
 - ``maf``: ``blocks`` affine MADE layers, orders reversed (or random) between them;
 - ``maf-mog``: the same on a MADE-MoG base;
-- ``nsf``: ``blocks`` autoregressive rational-quadratic spline layers on N(0, I).
+- ``nsf``: ``blocks`` autoregressive rational-quadratic spline layers on N(0, I);
+- ``manifold``: a flow on a joint manifold such as ``"e4+s2+e1"`` with layers
+  such as ``"gggg+n+a"`` (``flows.manifold``; default: R^D, ``"nnnn"``).
 
 With ``batch_norm`` a BatchNormFlow sits between consecutive layers.
 """
@@ -20,113 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
+from nnef_dists.flows.base import Flow, StandardNormal
 from nnef_dists.flows.batchnorm import BatchNormFlow
-from nnef_dists.flows.made import MADESpec
+from nnef_dists.flows.made import MADESpec, orders
 from nnef_dists.flows.maf import AffineMADE
+from nnef_dists.flows.manifold import Block, ManifoldFlow, parse_layers, parse_manifold
 from nnef_dists.flows.mog import MADEMoG
 from nnef_dists.flows.nsf import SplineMADE
-
-
-class StandardNormal(nnx.Module):
-    """The base density N(0, I) over z (..., D); the context is ignored."""
-
-    def __init__(self, dim: int):
-        self.dim = dim
-
-    def log_prob(self, z: jax.Array, context: jax.Array | None = None) -> jax.Array:
-        """(..., D) -> (...)."""
-        return -0.5 * jnp.sum(z**2, -1) - 0.5 * self.dim * jnp.log(2 * jnp.pi)
-
-    def sample(self, key: jax.Array, shape: tuple, context: jax.Array | None = None):
-        """Draws (*shape, D)."""
-        return jax.random.normal(key, (*shape, self.dim))
-
-    def to_normal(self, z: jax.Array, context: jax.Array | None = None) -> jax.Array:
-        return z
-
-
-class Flow(nnx.Module):
-    """A normalising flow: ``layers`` (density direction) and a ``base`` density.
-
-    Every layer has ``forward(x, c) -> (z, log |det dz/dx|)`` and ``inverse(z, c) -> x``;
-    the base has ``log_prob(z, c)``, ``sample(key, shape, c)`` and ``to_normal(z, c)``.
-    Shapes: x, z (..., D); context c (..., C) or None.
-    """
-
-    def __init__(self, layers: list, base: nnx.Module):
-        self.layers = nnx.List(layers)
-        self.base = base
-
-    def forward(self, x: jax.Array, context: jax.Array | None = None):
-        """x (..., D) -> (z (..., D), log |det dz/dx| (...))."""
-        logdet = jnp.zeros(x.shape[:-1])
-        for layer in self.layers:
-            x, ld = layer.forward(x, context)
-            logdet = logdet + ld
-        return x, logdet
-
-    def inverse(self, z: jax.Array, context: jax.Array | None = None) -> jax.Array:
-        """z (..., D) -> x (..., D)."""
-        for layer in reversed(self.layers):
-            z = layer.inverse(z, context)
-        return z
-
-    def log_prob(self, x: jax.Array, context: jax.Array | None = None) -> jax.Array:
-        """log p(x | c): (..., D) -> (...)."""
-        z, logdet = self.forward(x, context)
-        return self.base.log_prob(z, context) + logdet
-
-    def sample(self, key: jax.Array, shape: tuple, context: jax.Array | None = None):
-        """Draws x (*shape, D); context, when given, broadcasts to (*shape, C)."""
-        return self.inverse(self.base.sample(key, shape, context), context)
-
-    def to_normal(self, x: jax.Array, context: jax.Array | None = None) -> jax.Array:
-        """x (..., D) -> its image in N(0, I) (layers, then the base's Rosenblatt map)."""
-        return self.base.to_normal(self.forward(x, context)[0], context)
-
-    def sample_rows(self, key: jax.Array, context: jax.Array, n: int) -> jax.Array:
-        """n draws per context row: context (M, C) -> (M, n, D).
-
-        The context enters as (M, 1, C), broadcast against the draws: the MADEs'
-        context terms are computed once per row, not once per draw."""
-        return self.sample(key, (context.shape[0], n), context[:, None, :])
-
-
-_COMPILED: dict = {}
-
-
-def compiled(module: nnx.Module, method: str, *static):
-    """``module.<method>(*args, *static)`` as a jitted function of args, on its current state.
-
-    One compilation per graph, method and static arguments (cached), so a
-    module that is trained further or reloaded reuses it.
-    """
-    graphdef, state = nnx.split(module)
-    key = (graphdef, method, static)
-    if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(
-            lambda state, *args: getattr(nnx.merge(graphdef, state), method)(*args, *static)
-        )
-    return partial(_COMPILED[key], state)
-
-
-def orders(dim: int, count: int, kind: str = "reverse", seed: int = 0) -> list[np.ndarray]:
-    """``count`` autoregressive orders over D dims: 0..D-1 first, then reversed in turn
-    (``reverse``) or random permutations (``random``)."""
-    if kind == "reverse":
-        return [np.arange(dim)[:: (-1) ** i] for i in range(count)]
-    if kind == "random":
-        rng = np.random.default_rng(seed)
-        return [np.arange(dim)] + [rng.permutation(dim) for _ in range(count - 1)]
-    raise ValueError(f"order must be 'reverse' or 'random', got {kind!r}")
-
 
 #: Layer kind -> builder (MADESpec, FlowConfig, order (D,) or None, rngs) -> a layer with
 #: ``forward(x, c) -> (z, log |det dz/dx|)`` and ``inverse(z, c) -> x`` (tests cover them all).
@@ -147,6 +52,7 @@ FLOWS = {
     "maf": ("affine_made", False, False),
     "maf-mog": ("affine_made", False, True),
     "nsf": ("spline_made", False, False),
+    "manifold": (None, False, False),
 }
 
 
@@ -159,7 +65,9 @@ class FlowConfig:
         (maf, maf-mog, nsf); hidden_layers: per MADE; components: mixture
         components (MoG bases); bins, bound: spline bins K and interval [-B, B]
         (nsf); max_log_scale: bound of the affine log-scales; batch_norm:
-        BatchNormFlow between layers; order: ``reverse`` or ``random``.
+        BatchNormFlow between layers; order: ``reverse`` or ``random``;
+        manifold, layers: the blocks and the layer letters of a ``manifold``
+        flow ("": R^D and each block's default layers).
     """
 
     flow: str = "maf"
@@ -172,10 +80,18 @@ class FlowConfig:
     max_log_scale: float = 3.0
     batch_norm: bool = False
     order: str = "reverse"
+    manifold: str = ""
+    layers: str = ""
 
     def __post_init__(self):
         if self.flow not in FLOWS:
             raise ValueError(f"unknown flow {self.flow!r}; choose one of {', '.join(FLOWS)}")
+        if (self.manifold or self.layers) and self.flow != "manifold":
+            raise ValueError(
+                f"manifold and layers are settings of flow 'manifold', not {self.flow!r}"
+            )
+        blocks = parse_manifold(self.manifold) if self.manifold else (Block("e", 1),)
+        parse_layers(self.layers, blocks)
         for name in ("hidden", "blocks", "hidden_layers", "components", "bins"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -189,8 +105,15 @@ class FlowConfig:
             raise ValueError(f"unknown flow settings: {', '.join(sorted(unknown))}")
         return cls(**record)
 
-    def build(self, dim: int, context_dim: int = 0, seed: int = 0) -> Flow:
-        """A freshly initialised Flow over D = ``dim`` given C = ``context_dim``."""
+    def build(self, dim: int, context_dim: int = 0, seed: int = 0) -> Flow | ManifoldFlow:
+        """A freshly initialised flow over D = ``dim`` given C = ``context_dim``."""
+        if self.flow == "manifold":
+            flow = ManifoldFlow(self.manifold or f"e{dim}", self.layers, context_dim, self, seed)
+            if flow.starts[-1] != dim:
+                raise ValueError(
+                    f"manifold {self.manifold} takes {flow.starts[-1]} columns, not {dim}"
+                )
+            return flow
         layer, single, mog = FLOWS[self.flow]
         count = 0 if layer is None else 1 if single else self.blocks
         rngs = nnx.Rngs(seed)

@@ -162,3 +162,14 @@ def autoregressive_inverse(step: Callable, z: jax.Array, dim: int) -> jax.Array:
     positions are exact, so after D passes all are.
     """
     return jax.lax.fori_loop(0, dim, lambda _, x: step(x), jnp.zeros_like(z))
+
+
+def orders(dim: int, count: int, kind: str = "reverse", seed: int = 0) -> list[np.ndarray]:
+    """``count`` autoregressive orders over D dims: 0..D-1 first, then reversed in turn
+    (``reverse``) or random permutations (``random``)."""
+    if kind == "reverse":
+        return [np.arange(dim)[:: (-1) ** i] for i in range(count)]
+    if kind == "random":
+        rng = np.random.default_rng(seed)
+        return [np.arange(dim)] + [rng.permutation(dim) for _ in range(count - 1)]
+    raise ValueError(f"order must be 'reverse' or 'random', got {kind!r}")

@@ -12,6 +12,11 @@ s_k = h_k / w_k and knot derivatives d_k, d_{k+1}:
             / (s_k + (d_k + d_{k+1} - 2 s_k) xi (1 - xi))^2,
 
 and the inverse solves a quadratic in xi (the root in [0, 1]).
+
+The derivatives at the two ends are 1 by default (identity tails); a spline
+on a closed interval learns them (``ends="free"``), and a circular spline
+(Rezende et al. 2020, arXiv:2002.02428) learns one shared by both ends
+(``ends="periodic"``), so that it is C^1 on the circle.
 """
 
 from __future__ import annotations
@@ -37,14 +42,25 @@ def _knots(raw: jax.Array, bound: float, minimum: float) -> jax.Array:
     return knots.at[..., 0].set(-bound).at[..., -1].set(bound)
 
 
-def _derivatives(raw: jax.Array) -> jax.Array:
-    """Raw interior derivatives (..., K - 1) -> knot derivatives (..., K + 1), 1 at the ends.
+#: ends -> how many raw derivatives a spline of K bins takes, beyond K - 1 interior ones
+ENDS = {"identity": 0, "periodic": 1, "free": 2}
 
-    The shift log(e - 1) makes raw = 0 give derivative 1 (the identity spline).
+
+def _derivatives(raw: jax.Array, ends: str = "identity") -> jax.Array:
+    """Raw knot derivatives -> knot derivatives (..., K + 1).
+
+    ``raw`` holds the K - 1 interior derivatives, then ``ENDS[ends]`` more: none
+    (both ends 1), one (shared by both ends) or two (first end, last end). The
+    shift log(e - 1) makes raw = 0 give derivative 1 (the identity spline).
     """
-    inner = MIN_DERIVATIVE + jax.nn.softplus(raw + jnp.log(jnp.expm1(1.0 - MIN_DERIVATIVE)))
-    ones = jnp.ones_like(inner[..., :1])
-    return jnp.concatenate([ones, inner, ones], axis=-1)
+    d = MIN_DERIVATIVE + jax.nn.softplus(raw + jnp.log(jnp.expm1(1.0 - MIN_DERIVATIVE)))
+    inner, extra = d[..., : d.shape[-1] - ENDS[ends]], d[..., d.shape[-1] - ENDS[ends] :]
+    first, last = {
+        "identity": (jnp.ones_like(d[..., :1]),) * 2,
+        "periodic": (extra, extra),
+        "free": (extra[..., :1], extra[..., 1:]),
+    }[ends]
+    return jnp.concatenate([first, inner, last], axis=-1)
 
 
 def _take(array: jax.Array, index: jax.Array) -> jax.Array:
@@ -52,22 +68,26 @@ def _take(array: jax.Array, index: jax.Array) -> jax.Array:
     return jnp.sum(array * jax.nn.one_hot(index, array.shape[-1], dtype=array.dtype), -1)
 
 
-def rational_quadratic_spline(x, widths, heights, derivatives, bound: float, inverse=False):
+def rational_quadratic_spline(
+    x, widths, heights, derivatives, bound: float, inverse=False, ends: str = "identity"
+):
     """Elementwise monotone RQ spline on [-bound, bound], identity outside.
 
     Args:
       x: (...,) inputs (outputs of the forward map when ``inverse``).
       widths, heights: (..., K) unnormalised bin widths and heights.
-      derivatives: (..., K - 1) unnormalised interior knot derivatives.
+      derivatives: (..., K - 1 + ENDS[ends]) unnormalised knot derivatives.
       bound: B; inverse: evaluate the inverse map.
+      ends: ``identity`` (derivative 1 at both ends, identity outside), ``free``
+        or ``periodic`` (learned; x is then taken to lie in [-B, B]).
 
     Returns:
       (y, log |dy/dx|), both (...,); for the inverse, y is the preimage and the
       log-derivative is that of the inverse map.
     """
     xk, yk = _knots(widths, bound, MIN_BIN_WIDTH), _knots(heights, bound, MIN_BIN_HEIGHT)
-    d = _derivatives(derivatives)
-    inside = jnp.abs(x) < bound
+    d = _derivatives(derivatives, ends)
+    inside = (jnp.abs(x) < bound) | (ends != "identity")
     xc = jnp.clip(x, -bound, bound)
     search = yk if inverse else xk
     k = jnp.clip(jnp.sum(xc[..., None] >= search[..., 1:-1], axis=-1), 0, widths.shape[-1] - 1)

@@ -1,0 +1,69 @@
+"""Charts: fixed bijections from a bounded manifold to coordinates where flow layers act.
+
+Each is a layer without parameters, ``forward(x, c) -> (y, log |det|)`` and
+``inverse(y, c) -> x``, the log-determinant taken against the manifold's own
+volume (Lebesgue on the free coordinates, area on spheres):
+
+- ``IntervalChart``: (0, 1)^N -> R^N, y = logit(x), log |det| = -sum log x (1 - x);
+- ``SimplexChart``: the simplex of N + 1 components (only the first N are
+  free) -> R^N, the additive log-ratio y_i = log(x_i / x_{N+1}), whose
+  log |det dy / dx_{1..N}| = -sum_{i=1}^{N+1} log x_i; the inverse is a softmax;
+- ``SphereChart``: S^1 -> the angle phi in [-pi, pi), S^2 -> (t, phi) with
+  t = x_3 the height and phi the azimuth. Both keep volume: arc length is
+  d phi, and area on S^2 is dt dphi (Archimedes), so log |det| = 0.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class IntervalChart(nnx.Module):
+    """(0, 1)^N <-> R^N by the logit."""
+
+    def forward(self, x: jax.Array, context=None):
+        """x (..., N) in (0, 1) -> (logit x (..., N), log |det| (...))."""
+        return jnp.log(x) - jnp.log1p(-x), -jnp.sum(jnp.log(x) + jnp.log1p(-x), -1)
+
+    def inverse(self, y: jax.Array, context=None) -> jax.Array:
+        return jax.nn.sigmoid(y)
+
+
+class SimplexChart(nnx.Module):
+    """The simplex {x (N + 1) >= 0, sum x = 1} <-> R^N by the additive log-ratio."""
+
+    def forward(self, x: jax.Array, context=None):
+        """x (..., N + 1) -> (y (..., N), log |det dy / dx_{1..N}| (...))."""
+        log_x = jnp.log(x)
+        return log_x[..., :-1] - log_x[..., -1:], -jnp.sum(log_x, -1)
+
+    def inverse(self, y: jax.Array, context=None) -> jax.Array:
+        """y (..., N) -> x (..., N + 1)."""
+        return jax.nn.softmax(jnp.concatenate([y, jnp.zeros_like(y[..., :1])], -1), -1)
+
+
+class SphereChart(nnx.Module):
+    """S^n (unit vectors in R^{n+1}, n = 1 or 2) <-> angles: phi, or (t, phi)."""
+
+    def __init__(self, n: int):
+        if n not in (1, 2):
+            raise ValueError(f"spheres S^1 and S^2 are supported, not S^{n}")
+        self.n = n
+
+    def forward(self, x: jax.Array, context=None):
+        """x (..., n + 1) unit vectors -> (angles (..., n), 0 (...))."""
+        phi = jnp.arctan2(x[..., 1], x[..., 0])
+        phi = jnp.where(phi >= jnp.pi, phi - 2 * jnp.pi, phi)[..., None]
+        angles = phi if self.n == 1 else jnp.concatenate([jnp.clip(x[..., 2:], -1, 1), phi], -1)
+        return angles, jnp.zeros(x.shape[:-1], x.dtype)
+
+    def inverse(self, angles: jax.Array, context=None) -> jax.Array:
+        """angles (..., n) -> unit vectors (..., n + 1)."""
+        phi = angles[..., -1]
+        if self.n == 1:
+            return jnp.stack([jnp.cos(phi), jnp.sin(phi)], -1)
+        t = angles[..., 0]
+        r = jnp.sqrt(jnp.clip(1 - t**2, 0.0))
+        return jnp.stack([r * jnp.cos(phi), r * jnp.sin(phi), t], -1)
