@@ -132,3 +132,47 @@ def test_feature_noise_is_kept_with_the_model_and_checked(problem, capsys):
     assert chosen.feature_noise == min(tried, key=tried.get)
     printed = capsys.readouterr().out
     assert f"feature noise {chosen.feature_noise:g}, of validation NLL 0: " in printed
+
+
+def test_params_on_a_manifold_train_infer_and_are_checked(tmp_path, capsys):
+    """--manifold e1+s2: the model takes (t, unit vector) rows, draws are unit vectors, and a
+    params row off the sphere stops train (and coverage) with the file, columns and row."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (300, 1))
+    v = rng.standard_normal((300, 3)) + np.array([0.0, 0.0, 3.0])
+    theta = np.column_stack(
+        [x[:, 0] + 0.1 * rng.standard_normal(300), v / np.linalg.norm(v, axis=1, keepdims=True)]
+    )
+    np.savetxt(tmp_path / "F.csv", x, delimiter=",")
+    np.savetxt(tmp_path / "P.csv", theta, delimiter=",")
+    common = ["--features", str(tmp_path / "F.csv"), "--quiet"]
+    train = [
+        "train",
+        *common,
+        "--params",
+        str(tmp_path / "P.csv"),
+        "--hidden",
+        "8",
+        "--epochs",
+        "2",
+    ]
+    model = str(tmp_path / "model")
+    assert main([*train, "--out", model, "--manifold", "e1+s2", "--layers", "gp+n"]) == 0
+    out = str(tmp_path / "s.csv")
+    assert main(["infer", "--model", model, *common, "--out", out, "--samples", "4"]) == 0
+    draws = np.loadtxt(out, delimiter=",", skiprows=1)[:, 2:]
+    assert draws.shape == (300 * 4, 4)
+    np.testing.assert_allclose(np.linalg.norm(draws[:, 1:], axis=1), 1.0, atol=1e-5)
+    theta[7, 1:] *= 1.1
+    np.savetxt(tmp_path / "P.csv", theta, delimiter=",")
+    capsys.readouterr()
+    assert main([*train, "--out", str(tmp_path / "m2"), "--manifold", "e1+s2"]) == 2
+    err = capsys.readouterr().err
+    assert "P.csv" in err and "columns 2-4 (block s2) must be unit vectors" in err
+    assert "row 8" in err
+    argv = ["coverage", "--model", model, *common, "--params", str(tmp_path / "P.csv")]
+    assert main(argv) == 2 and "row 8" in capsys.readouterr().err
+    assert main([*train, "--out", str(tmp_path / "m3"), "--manifold", "e1+s3"]) == 2
+    assert "S^1 and S^2" in capsys.readouterr().err
+    assert main([*train, "--out", str(tmp_path / "m4"), "--flow", "maf", "--manifold", "e4"]) == 2
+    assert "settings of flow 'manifold'" in capsys.readouterr().err

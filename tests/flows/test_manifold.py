@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from jax.scipy.stats import norm
 
 from nnef_dists.flows import FlowConfig
 from nnef_dists.flows.charts import IntervalChart, SimplexChart, SphereChart

@@ -1,6 +1,7 @@
 """Conditional density estimation p(params | features) with normalising flows, from CSV files.
 
     nnef cde train --features F.csv --params P.csv --out DIR [--flow maf] [--hidden 64] ...
+    nnef cde train ... --manifold e2+s2 [--layers gggg+n]    (params on a manifold)
     nnef cde infer --model DIR --features F.csv --out O.csv [--mode sample|stats|quantiles]
     nnef cde coverage --model DIR --features F.csv --params P.csv [--plot PNG]
 
@@ -52,7 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--features", required=True, help="CSV, one row per example")
     train.add_argument("--params", required=True, help="CSV, the matching targets")
     train.add_argument("--out", required=True, help="model directory to write")
-    train.add_argument("--flow", default="maf", choices=list(FLOWS))
+    train.add_argument(
+        "--flow", choices=list(FLOWS), help="default: maf, or manifold with --manifold/--layers"
+    )
+    train.add_argument(
+        "--manifold",
+        help="the params' space as blocks, e.g. e4+s2+e1: eN (R^N), sN (sphere S^N as unit "
+        "vectors, N = 1, 2), iN ((0, 1)^N), xN (simplex of N + 1 components)",
+    )
+    train.add_argument(
+        "--layers",
+        help="layer letters per manifold block, e.g. gggg+n+a: a affine, n spline, "
+        "g Gaussianization, p planar (spheres: n); default nnnn per block",
+    )
     train.add_argument("--hidden", type=_positive, default=64, help="MADE width")
     train.add_argument("--blocks", type=_positive, default=5, help="flow layers")
     train.add_argument("--epochs", type=_positive, default=100)

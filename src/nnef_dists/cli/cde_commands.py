@@ -21,6 +21,17 @@ def _read_pair(args, feature_dim=None, param_dim=None):
     return x, y
 
 
+def _check_manifold(est, params, path) -> None:
+    """DataError naming ``path`` unless the params rows lie on the estimator's manifold."""
+    from nnef_dists.flows import manifold
+
+    if est.config.manifold:
+        try:
+            manifold.points(est.config.manifold, params)
+        except DataError as err:
+            raise DataError(f"{path}: {err}") from None
+
+
 def train(args) -> None:
     from nnef_dists.flows.estimator import ConditionalDensityEstimator
     from nnef_dists.training import checkpoint
@@ -31,10 +42,12 @@ def train(args) -> None:
         est = ConditionalDensityEstimator.load(args.load)
         x, y = _read_pair(args, est.feature_dim, est.param_dim)
     else:
+        space = {k: v for k, v in (("manifold", args.manifold), ("layers", args.layers)) if v}
         est = ConditionalDensityEstimator(
-            args.flow, args.hidden, args.blocks, patience=args.patience
+            args.flow, args.hidden, args.blocks, patience=args.patience, **space
         )
         x, y = _read_pair(args)
+    _check_manifold(est, y, args.params)
     if args.feature_noise is not None:  # else the estimator's default, or the loaded model's
         est.feature_noise = args.feature_noise
     history = est.fit(
@@ -93,6 +106,7 @@ def coverage(args) -> None:
     check_output(plot, args.force, reads=[model])
     est = ConditionalDensityEstimator.load(model)
     x, y = _read_pair(args, est.feature_dim, est.param_dim)
+    _check_manifold(est, y, args.params)
     cal = calibrate(est, x, y, jax.random.key(args.seed), samples=args.samples)
     plot_calibration(cal, plot)
     print(format_calibration(cal))
