@@ -176,3 +176,18 @@ def test_params_on_a_manifold_train_infer_and_are_checked(tmp_path, capsys):
     assert "S^1 and S^2" in capsys.readouterr().err
     assert main([*train, "--out", str(tmp_path / "m4"), "--flow", "maf", "--manifold", "e4"]) == 2
     assert "settings of flow 'manifold'" in capsys.readouterr().err
+
+
+def test_objective_sinkhorn_is_kept_with_the_model(problem, capsys):
+    pytest.importorskip("ott")
+    import yaml
+
+    root, common = problem
+    out = root / "ot_model"
+    argv = ["train", *common, "--params", str(root / "P.csv"), "--out", str(out)]
+    argv += ["--hidden", "8", "--blocks", "1", "--epochs", "2", "--batch", "100"]
+    assert main([*argv, "--objective", "sinkhorn"]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["fit"]["objective"] == "sinkhorn"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--objective", "kl", "--force"])
+    assert exit_info.value.code == 2 and "invalid choice: 'kl'" in capsys.readouterr().err

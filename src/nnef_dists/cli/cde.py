@@ -80,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "chosen by validation NLL among 0, 0.1, 0.2, ..., 3.2 (a few fits); with --load, "
         "the saved model's unless given",
     )
+    train.add_argument(
+        "--objective",
+        choices=["nll", "sinkhorn"],
+        default="nll",
+        help="nll: maximum likelihood; sinkhorn: Sinkhorn divergence between draws and data "
+        "(fitting by samples alone; needs ott-jax; use --batch of a few hundred)",
+    )
     train.add_argument("--load", help="resume from this saved model (its architecture is kept)")
     train.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     train.add_argument(

@@ -51,7 +51,16 @@ def train(args) -> None:
     if args.feature_noise is not None:  # else the estimator's default, or the loaded model's
         est.feature_noise = args.feature_noise
     history = est.fit(
-        x, y, args.epochs, args.lr, args.batch, args.seed, not args.quiet, saved, args.resume
+        x,
+        y,
+        args.epochs,
+        args.lr,
+        args.batch,
+        args.seed,
+        not args.quiet,
+        saved,
+        args.resume,
+        objective=args.objective,
     )
     est.save(args.out, force=args.force)
     saved.unlink(missing_ok=True)
@@ -61,7 +70,8 @@ def train(args) -> None:
             nll = ", ".join(f"{noise:g}: {value:.4f}" for noise, value in tried.items())
             print(f"feature noise {est.feature_noise:g}, of validation NLL {nll}")
         print(
-            f"{est.config.flow}: {history.epochs} epochs, best validation NLL "
+            f"{est.config.flow}: {history.epochs} epochs, best validation "
+            f"{'NLL' if args.objective == 'nll' else 'Sinkhorn divergence'} "
             f"{history.best_val:.4f} at epoch {history.best_epoch + 1}; saved to {args.out}"
         )
 

@@ -13,6 +13,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 
@@ -97,3 +98,21 @@ def compiled(module: nnx.Module, method: str, *static):
             lambda state, *args: getattr(nnx.merge(graphdef, state), method)(*args, *static)
         )
     return partial(_COMPILED[key], state)
+
+
+def sample_rows(module: nnx.Module, key: jax.Array, context, n: int, chunk: int) -> np.ndarray:
+    """``module.sample_rows`` in compiled calls of at most about ``chunk`` draws:
+    context (M, C) -> draws (M, n, D).
+
+    The rows are cut into equal chunks, the last one padded by fewer rows than
+    there are chunks, so that one compilation serves them all."""
+    num_rows = len(context)
+    chunks = max(1, -(-num_rows * n // chunk))
+    rows = -(-num_rows // chunks)
+    context = np.concatenate([context, np.repeat(context[-1:], chunks * rows - num_rows, 0)])
+    draw = compiled(module, "sample_rows", n)
+    pieces = [
+        np.asarray(draw(jax.random.fold_in(key, i), part))
+        for i, part in enumerate(np.split(context, chunks))
+    ]
+    return np.concatenate(pieces)[:num_rows]

@@ -28,8 +28,8 @@ import numpy as np
 
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
-from nnef_dists.flows import manifold, noise_search, storage
-from nnef_dists.flows.base import compiled
+from nnef_dists.flows import manifold, noise_search, storage, transport
+from nnef_dists.flows.base import compiled, sample_rows
 from nnef_dists.flows.flow import FlowConfig
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
@@ -164,8 +164,9 @@ class ConditionalDensityEstimator:
         progress=True,
         checkpoint_path=None,
         resume=False,
+        objective="nll",
     ):
-        """Fit p(params | features) by maximum likelihood; return the History (raw-unit NLL).
+        """Fit p(params | features); return the History (of the objective; NLL in raw units).
 
         Args:
           features: (N, C) raw features, or None for an unconditional density.
@@ -177,12 +178,16 @@ class ConditionalDensityEstimator:
           progress: show a progress bar.
           checkpoint_path, resume: as in ``training.loop.fit_module`` (not with
             feature_noise "auto", whose search is not checkpointed).
+          objective: ``nll`` (maximum likelihood) or ``sinkhorn``: the Sinkhorn divergence
+            between the data and draws of the flow (``flows.transport``; needs ott-jax).
 
         A fitted (or loaded) estimator goes on from its current parameters and
         keeps its standardisation.
         """
         if resume and self.feature_noise == "auto":
             raise ConfigError("resume cannot continue a feature_noise='auto' search")
+        if objective not in ("nll", "sinkhorn"):
+            raise ConfigError(f"objective must be 'nll' or 'sinkhorn', got {objective!r}")
         y = self._columns(params, "params", self.param_scaler)
         x = self._features(features, rows=len(y))
         if len(x) != len(y):
@@ -211,12 +216,14 @@ class ConditionalDensityEstimator:
                 config,
                 progress=progress,
                 desc=f"fit {self.config.flow}{label}",
-                loss_offset=-self.param_scaler.log_det,
+                loss_offset=-self.param_scaler.log_det if objective == "nll" else 0.0,
                 checkpoint_path=checkpoint_path,
                 resume=resume,
             )
 
-        self.fit_settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        self.fit_settings = dict(
+            epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, objective=objective
+        )
         if self.feature_noise != "auto":
             self.history = fit_once("", checkpoint_path, resume)
         else:
@@ -225,10 +232,15 @@ class ConditionalDensityEstimator:
         return self.history
 
     def _training_loss(self, flow, rows, key):
-        """Mean NLL of a minibatch, features jittered by N(0, feature_noise^2) (standardised)."""
+        """Mean NLL (or Sinkhorn divergence) of a minibatch, features jittered by
+        N(0, feature_noise^2) (standardised)."""
         y, x = rows
         if self.feature_noise > 0 and key is not None:
             x = x + self.feature_noise * jax.random.normal(key, x.shape, x.dtype)
+        if self.fit_settings.get("objective") == "sinkhorn":
+            return transport.joint_loss(
+                flow, y, x, None if key is None else jax.random.split(key)[1]
+            )
         return -flow.log_prob(y, x).mean()
 
     # -- evaluation ----------------------------------------------------------------
@@ -254,17 +266,8 @@ class ConditionalDensityEstimator:
     def sample(self, key, features=None, n: int = 1) -> np.ndarray:
         """n draws of params per feature row: features (N, C) -> (N, n, D); None -> (n, D)."""
         self._require_fitted()
-        x = self._features(features)
-        num_rows = len(x)
-        chunks = max(1, -(-num_rows * n // SAMPLE_CHUNK))  # equal chunks, the last one padded
-        rows = -(-num_rows // chunks)  # by fewer than ``chunks`` rows: one compilation
-        x = np.concatenate([x, np.repeat(x[-1:], chunks * rows - num_rows, 0)])
-        draw = compiled(self.flow_module, "sample_rows", n)
-        pieces = [
-            np.asarray(draw(jax.random.fold_in(key, i), chunk))
-            for i, chunk in enumerate(np.split(x, chunks))
-        ]
-        draws = np.asarray(self.param_scaler.inverse(np.concatenate(pieces)[:num_rows]))
+        draws = sample_rows(self.flow_module, key, self._features(features), n, SAMPLE_CHUNK)
+        draws = np.asarray(self.param_scaler.inverse(draws))
         return draws[0] if features is None else draws
 
     def stats(self, key, features=None, n: int = 1000) -> dict:

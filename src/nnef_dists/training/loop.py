@@ -149,7 +149,8 @@ def fit_module(
         if val_loss < best_val:
             best, best_val, history.best_epoch = (state[3], state[1]), val_loss, epoch
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=f"{best_val:.4g}")
-        finished = epoch - history.best_epoch >= config.patience or epoch + 1 == config.epochs
+        stalled = config.patience is not None and epoch - history.best_epoch >= config.patience
+        finished = stalled or epoch + 1 == config.epochs
         if checkpoint_path is not None and (finished or _due(saved)):
             history.seconds = time.perf_counter() - start
             checkpoint.save(checkpoint_path, run, epoch, finished, state, best, best_val, history)
