@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from nnef_dists.flows import LAYERS, BatchNormFlow, FlowConfig, MADESpec
@@ -38,3 +39,20 @@ def make_flow(kind: str, dim: int, context_dim: int, seed: int = 0, **options):
     """A perturbed Flow of ``kind`` (a FLOWS name), two blocks of width 16."""
     config = FlowConfig(flow=kind, hidden=16, blocks=2, bins=5, bound=3.0, **options)
     return perturb(config.build(dim, context_dim, seed), jax.random.key(seed + 1), scale=0.2)
+
+
+def check_bijection(layer, x, c, atol=1e-8, difference=lambda a, b: a - b):
+    """layer.forward(x, c) -> (z, logdet) and layer.inverse(z, c) -> x on points x (N, D):
+    the round trip (measured by ``difference``) and logdet = slogdet(jax.jacobian), to atol."""
+
+    @jax.jit
+    def run(x, c):
+        z, logdet = layer.forward(x, c)
+        one = lambda v, ci: layer.forward(v[None], ci[None])[0][0]
+        jac = jax.vmap(jax.jacobian(one))(x, c)
+        return layer.inverse(z, c), logdet, *jnp.linalg.slogdet(jac)
+
+    back, logdet, sign, expected = run(x, c)
+    np.testing.assert_allclose(difference(back, x), 0.0, atol=atol)
+    assert np.all(sign != 0)
+    np.testing.assert_allclose(logdet, expected, atol=atol)

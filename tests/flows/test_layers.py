@@ -10,7 +10,7 @@ from flax import nnx
 from jax.scipy.stats import norm
 
 from nnef_dists.flows import FLOWS, LAYERS, MADE, rational_quadratic_spline
-from tests.flows.conftest import make_flow, make_layer
+from tests.flows.conftest import check_bijection, make_flow, make_layer
 
 DIM, CONTEXT = 3, 2
 FLOW_CASES = [(kind, {}) for kind in FLOWS] + [("maf", {"batch_norm": True, "order": "random"})]
@@ -22,32 +22,16 @@ def _points(n=6, seed=0, scale=2.0):
     return scale * jax.random.normal(kx, (n, DIM)), jax.random.normal(kc, (n, CONTEXT))
 
 
-def _check_bijection(layer, x, c):
-    """layer.forward(x, c) -> (z, logdet), layer.inverse(z, c) -> x, on points x (N, D)."""
-
-    @jax.jit
-    def run(x, c):
-        z, logdet = layer.forward(x, c)
-        one = lambda v, ci: layer.forward(v[None], ci[None])[0][0]
-        jac = jax.vmap(jax.jacobian(one))(x, c)
-        return layer.inverse(z, c), logdet, *jnp.linalg.slogdet(jac)
-
-    back, logdet, sign, expected = run(x, c)
-    np.testing.assert_allclose(back, x, atol=1e-8)
-    assert np.all(sign != 0)
-    np.testing.assert_allclose(logdet, expected, atol=1e-8)
-
-
 @pytest.mark.parametrize("name", LAYERS)
 def test_layer_inverse_and_logdet(name):
     with jax.enable_x64(True):
-        _check_bijection(make_layer(name, DIM, CONTEXT), *_points())
+        check_bijection(make_layer(name, DIM, CONTEXT), *_points())
 
 
 @pytest.mark.parametrize(("kind", "options"), FLOW_CASES, ids=FLOW_IDS)
 def test_flow_inverse_and_logdet(kind, options):
     with jax.enable_x64(True):
-        _check_bijection(make_flow(kind, DIM, CONTEXT, **options), *_points(seed=1))
+        check_bijection(make_flow(kind, DIM, CONTEXT, **options), *_points(seed=1))
 
 
 @pytest.mark.parametrize(("kind", "options"), FLOW_CASES, ids=FLOW_IDS)
