@@ -19,9 +19,12 @@
    grid on the box, a cell drawn with probability proportional to exp(-U) at
    its centre, then a uniform point in the cell; that piecewise-constant
    density is the exact one of the samples, so its NLL is the reference
-   ("true"). 10,000 training and 5,000 test samples; test NLL per flow.
+   ("true"). 10,000 training and 5,000 test samples; test NLL per flow
+   (``gauss``: a Gaussianization flow, ``DENSITY_FLOWS``).
+4. manifolds: flows on S^2, S^1 and a simplex against exact densities
+   (``cde_manifolds``, cases in ``manifold_cases``); target: test NLL within 0.05 nats.
 
-    python benchmarks/cde.py [--sections digits,lorenz,densities] [--quick]
+    python benchmarks/cde.py [--sections digits,lorenz,densities,manifolds] [--quick]
 
 Needs scikit-learn (the ``bench`` extra) for the digits.
 """
@@ -41,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import signal
 
+from cde_manifolds import manifolds  # beside this script
 from nnef_dists.flows import FLOWS, ConditionalDensityEstimator
 from nnef_dists.flows.calibration import calibrate
 
@@ -238,6 +242,10 @@ def ring_samples(n, rng, modes=8, radius=2.0, std=0.2):
     return points, np.logaddexp.reduce(log_n, axis=1) - np.log(modes)
 
 
+#: --density-flows beyond FLOWS -> (flow, settings); not by default: "manifold" (4 NSF layers)
+DENSITY_FLOWS = {"gauss": ("manifold", dict(manifold="e2", layers="gggggggg"))}
+
+
 def densities(flows, epochs, n_train=10_000, n_test=5_000):
     rng = np.random.default_rng(2)
     cases = {name: lambda n, u=u: grid_samples(u, n, rng) for name, u in ENERGIES.items()}
@@ -247,7 +255,8 @@ def densities(flows, epochs, n_train=10_000, n_test=5_000):
         test, log_p = draw(n_test)
         report("densities", name, "truth", "test NLL", f"{-log_p.mean():.3f}")
         for kind in flows:
-            est, seconds = fit(kind, None, train, epochs, batch_size=256, lr=2e-3)
+            flow, options = DENSITY_FLOWS.get(kind, (kind, {}))
+            est, seconds = fit(flow, None, train, epochs, batch_size=256, lr=2e-3, **options)
             nll = -est.log_prob(test).mean()
             report("densities", name, kind, "test NLL", f"{nll:.3f}", "", seconds)
 
@@ -266,10 +275,11 @@ def print_table():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="digits,lorenz,densities")
+    parser.add_argument("--sections", default="digits,lorenz,densities,manifolds")
     parser.add_argument("--digits-flows", default="maf,nsf")
     parser.add_argument("--lorenz-flows", default="maf,nsf")
-    parser.add_argument("--density-flows", default=",".join(FLOWS))
+    density_flows = [f for f in FLOWS if f != "manifold"] + list(DENSITY_FLOWS)
+    parser.add_argument("--density-flows", default=",".join(density_flows))
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke test")
     args = parser.parse_args()
     quick = args.quick
@@ -277,6 +287,7 @@ def main():
         "digits": lambda: digits(args.digits_flows.split(","), 3 if quick else 150),
         "lorenz": lambda: lorenz(args.lorenz_flows.split(","), 3 if quick else 300),
         "densities": lambda: densities(args.density_flows.split(","), 3 if quick else 300),
+        "manifolds": lambda: manifolds(report, fit, 3 if quick else 200),
     }
     for name in args.sections.split(","):
         print(f"{name} ...", flush=True)
