@@ -81,7 +81,10 @@ def _flow(manifold, layers="", seed=0, scale=0.3):
     """A perturbed ManifoldFlow given CONTEXT features."""
     config = FlowConfig(flow="manifold", manifold=manifold, layers=layers, hidden=16, bins=5)
     dim = sum(b.ambient for b in parse_manifold(manifold))
-    return perturb(config.build(dim, CONTEXT, seed), jax.random.key(seed + 7), scale)
+    flow = perturb(config.build(dim, CONTEXT, seed), jax.random.key(seed + 7), scale)
+    context = jax.random.normal(jax.random.key(seed + 8), (1, CONTEXT))
+    flow.standardise_charts(flow.sample_rows(jax.random.key(seed + 9), context, 64)[0])
+    return flow
 
 
 def _midpoints(count, lo=0.0, hi=1.0):
@@ -187,17 +190,23 @@ def test_charts_keep_the_manifold_volume():
     Jacobian in the free coordinates; the sphere's is 0 because the inverse chart's Gram
     determinant det(J^T J) is 1 (area dt dphi on S^2, arc length on S^1)."""
     with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        interval = IntervalChart(3)
+        interval.standardise(rng.beta(0.5, 3.0, (200, 3)))  # a shift and scale far from 0, 1
         x = jnp.array([0.2, 0.5, 0.9])
-        y, logdet = IntervalChart().forward(x)
-        jac = jax.jacobian(lambda v: IntervalChart().forward(v)[0])(x)
+        y, logdet = interval.forward(x)
+        jac = jax.jacobian(lambda v: interval.forward(v)[0])(x)
         np.testing.assert_allclose(logdet, jnp.linalg.slogdet(jac)[1], atol=1e-12)
-        np.testing.assert_allclose(IntervalChart().inverse(y), x, atol=1e-14)
+        np.testing.assert_allclose(interval.inverse(y), x, atol=1e-14)
+        simplex = SimplexChart(3)
+        simplex.standardise(rng.dirichlet([0.3, 1.0, 2.0, 5.0], 200))
+        assert np.abs(np.asarray(simplex.scale[...]) - 1).max() > 1  # not the identity
         free = jnp.array([0.2, 0.3, 0.1])
         full = lambda v: jnp.concatenate([v, 1 - v.sum(keepdims=True)])
-        y, logdet = SimplexChart().forward(full(free))
-        jac = jax.jacobian(lambda v: SimplexChart().forward(full(v))[0])(free)
+        y, logdet = simplex.forward(full(free))
+        jac = jax.jacobian(lambda v: simplex.forward(full(v))[0])(free)
         np.testing.assert_allclose(logdet, jnp.linalg.slogdet(jac)[1], atol=1e-12)
-        np.testing.assert_allclose(SimplexChart().inverse(y), full(free), atol=1e-14)
+        np.testing.assert_allclose(simplex.inverse(y), full(free), atol=1e-14)
         for n, angles in [(1, jnp.array([2.5])), (2, jnp.array([0.3, -2.0]))]:
             chart = SphereChart(n)
             jac = jax.jacobian(chart.inverse)(angles)  # (n + 1, n)

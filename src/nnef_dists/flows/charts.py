@@ -8,6 +8,8 @@ volume (Lebesgue on the free coordinates, area on spheres):
 - ``SimplexChart``: the simplex of N + 1 components (only the first N are
   free) -> R^N, the additive log-ratio y_i = log(x_i / x_{N+1}), whose
   log |det dy / dx_{1..N}| = -sum_{i=1}^{N+1} log x_i; the inverse is a softmax;
+- ``IntervalChart`` and ``SimplexChart`` then standardise their coordinates
+  by a shift and scale set from the training data (``standardise``);
 - ``SphereChart``: S^1 -> the angle phi in [-pi, pi), S^2 -> (t, phi) with
   t = x_3 the height and phi the azimuth. Both keep volume: arc length is
   d phi, and area on S^2 is dt dphi (Archimedes), so log |det| = 0.
@@ -17,31 +19,57 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 
-class IntervalChart(nnx.Module):
-    """(0, 1)^N <-> R^N by the logit."""
+class ChartStat(nnx.Variable):
+    """A fixed shift or scale of chart coordinates, set from training data (not trained)."""
+
+
+class _StandardisedChart(nnx.Module):
+    """A chart followed by a per-coordinate standardisation y = (u - shift) / scale, set
+    by ``standardise`` from data (identity until then), so that the layers after it see
+    coordinates of order 1 (Dirichlet log-ratios reach -7 and more)."""
+
+    def __init__(self, n: int):
+        self.shift, self.scale = ChartStat(jnp.zeros(n)), ChartStat(jnp.ones(n))
 
     def forward(self, x: jax.Array, context=None):
-        """x (..., N) in (0, 1) -> (logit x (..., N), log |det| (...))."""
-        return jnp.log(x) - jnp.log1p(-x), -jnp.sum(jnp.log(x) + jnp.log1p(-x), -1)
+        """x (..., ambient) -> (y (..., n), log |det| (...))."""
+        u, log_det = self._chart(x)
+        y = (u - self.shift[...]) / self.scale[...]
+        return y, log_det - jnp.sum(jnp.log(self.scale[...]))
 
     def inverse(self, y: jax.Array, context=None) -> jax.Array:
-        return jax.nn.sigmoid(y)
+        return self._chart_inverse(y * self.scale[...] + self.shift[...])
+
+    def standardise(self, x) -> None:
+        """Shift and scale from points x (N, ambient): the chart coordinates' mean and std."""
+        u = np.asarray(self._chart(jnp.asarray(x))[0], np.float64)
+        self.shift[...] = jnp.asarray(u.mean(0), jnp.float32)
+        self.scale[...] = jnp.asarray(np.maximum(u.std(0), 1e-3), jnp.float32)
 
 
-class SimplexChart(nnx.Module):
-    """The simplex {x (N + 1) >= 0, sum x = 1} <-> R^N by the additive log-ratio."""
+class IntervalChart(_StandardisedChart):
+    """(0, 1)^n <-> R^n by the logit."""
 
-    def forward(self, x: jax.Array, context=None):
-        """x (..., N + 1) -> (y (..., N), log |det dy / dx_{1..N}| (...))."""
+    def _chart(self, x):
+        return jnp.log(x) - jnp.log1p(-x), -jnp.sum(jnp.log(x) + jnp.log1p(-x), -1)
+
+    def _chart_inverse(self, u):
+        return jax.nn.sigmoid(u)
+
+
+class SimplexChart(_StandardisedChart):
+    """The simplex {x (n + 1) >= 0, sum x = 1} <-> R^n by the additive log-ratio."""
+
+    def _chart(self, x):
         log_x = jnp.log(x)
         return log_x[..., :-1] - log_x[..., -1:], -jnp.sum(log_x, -1)
 
-    def inverse(self, y: jax.Array, context=None) -> jax.Array:
-        """y (..., N) -> x (..., N + 1)."""
-        return jax.nn.softmax(jnp.concatenate([y, jnp.zeros_like(y[..., :1])], -1), -1)
+    def _chart_inverse(self, u):
+        return jax.nn.softmax(jnp.concatenate([u, jnp.zeros_like(u[..., :1])], -1), -1)
 
 
 class SphereChart(nnx.Module):

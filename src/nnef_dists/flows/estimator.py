@@ -205,6 +205,8 @@ class ConditionalDensityEstimator:
             y = self._squash(self.param_scaler.transform(y), "params")
             x = self._squash(self.feature_scaler.transform(x), "features")
             self.flow_module = self.config.build(self.param_dim, self.feature_dim, seed)
+            if self.config.flow == "manifold":
+                self.flow_module.standardise_charts(y[train])
         config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
 
         def fit_once(label, checkpoint_path=None, resume=False):

@@ -197,7 +197,7 @@ def chart(block: Block) -> list:
     """The fixed first layers of a block: none on R^n, else its chart (``flows.charts``)."""
     if block.kind == "s":
         return [SphereChart(block.n)]
-    return {"e": [], "i": [IntervalChart()], "x": [SimplexChart()]}[block.kind]
+    return {"e": [], "i": [IntervalChart(block.n)], "x": [SimplexChart(block.n)]}[block.kind]
 
 
 def block_flow(block: Block, letters: str, context_dim: int, config, seed: int) -> Flow:
@@ -233,6 +233,13 @@ class ManifoldFlow(nnx.Module):
                 for i, block in enumerate(self.blocks)
             ]
         )
+
+    def standardise_charts(self, x) -> None:
+        """Set the coordinate standardisation of every interval and simplex chart from
+        training points x (N, D)."""
+        for flow, block, start in zip(self.flows, self.blocks, self.starts, strict=False):
+            if block.kind in "ix":
+                flow.layers[0].standardise(np.asarray(x)[:, start : start + block.ambient])
 
     def _parts(self, x, context):
         """[(x_b, context_b)] per block."""
