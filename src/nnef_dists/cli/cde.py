@@ -43,13 +43,10 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nnef_dists.cli import cde_commands
-    from nnef_dists.cli.cde_commands import DEFAULT_SAMPLES
+def _add_train_arguments(train: argparse.ArgumentParser) -> None:
+    """The flags of ``nnef cde train`` but the common ones (--seed, --skip-header, --quiet)."""
     from nnef_dists.flows.flow import FLOWS
 
-    sub = parser.add_subparsers(dest="cde_command", required=True)
-    train = sub.add_parser("train", help="fit p(params | features) and save the model")
     train.add_argument("--features", required=True, help="CSV, one row per example")
     train.add_argument("--params", required=True, help="CSV, the matching targets")
     train.add_argument("--out", required=True, help="model directory to write")
@@ -92,6 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nnef_dists.cli import cde_commands
+    from nnef_dists.cli.cde_commands import DEFAULT_SAMPLES
+
+    sub = parser.add_subparsers(dest="cde_command", required=True)
+    train = sub.add_parser("train", help="fit p(params | features) and save the model")
+    _add_train_arguments(train)
 
     infer = sub.add_parser("infer", help="posterior draws, statistics or quantiles per row")
     infer.add_argument("--model", required=True)

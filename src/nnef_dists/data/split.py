@@ -1,7 +1,8 @@
-"""Train/validation/test splits: 80/10/10, randomised by a seed."""
+"""Train/validation/test splits: 80/10/10 (data sets) or 80/20 (flows), randomised by a seed."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 
@@ -28,3 +29,11 @@ def split_dataset(data: dict, seed: int) -> dict:
         part: {key: value[index] for key, value in data.items()}
         for part, index in split_indices(n, seed).items()
     }
+
+
+def train_validation_indices(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) row indices of range(n), 80/20 (at least 1 validation row), drawn by
+    ``jax.random.permutation(jax.random.key(seed), n)``."""
+    order = np.asarray(jax.random.permutation(jax.random.key(seed), n))
+    n_val = max(1, int(round(0.2 * n)))
+    return order[n_val:], order[:n_val]

@@ -26,6 +26,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from nnef_dists.data.split import train_validation_indices
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
 from nnef_dists.flows import manifold, noise_search, storage, transport
@@ -196,9 +197,7 @@ class ConditionalDensityEstimator:
             raise DataError("fit needs at least 2 rows (80/20 train/validation split)")
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise DataError("features and params must be finite (no NaN or inf)")
-        order = np.asarray(jax.random.permutation(jax.random.key(seed), len(y)))
-        n_val = max(1, int(round(0.2 * len(y))))
-        train, val = order[n_val:], order[:n_val]
+        train, val = train_validation_indices(len(y), seed)
         if not self.fitted:
             self.param_scaler = manifold.standardizer(self.config.manifold, y[train])
             self.feature_scaler = Standardizer.fit(x[train])

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from nnef_dists.data.split import train_validation_indices
 from nnef_dists.errors import ConfigError
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
@@ -78,10 +79,9 @@ def fit(module, features, params, config: LoopConfig, progress: bool = True) -> 
     """Fit any module with ``sample_rows`` (a ``Generator``, a flow) to rows (features (N, C),
     params (N, D)) by ``joint_loss``, with an 80/20 split by ``config.seed``; columns are
     taken as they are (standardise them first). Returns the History of S_eps."""
-    order = np.asarray(jax.random.permutation(jax.random.key(config.seed), len(params)))
-    n_val = max(1, int(round(0.2 * len(params))))
     rows = (np.asarray(params, np.float32), np.asarray(features, np.float32))
-    train, val = ([v[order[n_val:]] for v in rows], [v[order[:n_val]] for v in rows])
+    train_rows, val_rows = train_validation_indices(len(params), config.seed)
+    train, val = ([v[train_rows] for v in rows], [v[val_rows] for v in rows])
     loss = lambda m, batch, key: joint_loss(m, *batch, key)
     return fit_module(
         module, loss, tuple(train), tuple(val), config, progress=progress, desc="sinkhorn"
