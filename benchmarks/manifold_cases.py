@@ -96,15 +96,8 @@ def vmf(seed: int = 0, kappa: float = 8.0) -> Case:
     rng = np.random.default_rng(seed)
     mu = unit([1.0, 2.0, 2.0])
     train, test = vmf_sample(rng, mu, kappa, N_TRAIN), vmf_sample(rng, mu, kappa, N_TEST)
-    return Case(
-        "s2",
-        train,
-        test,
-        None,
-        None,
-        vmf_log_prob(test, mu, kappa),
-        "closed form",
-    )
+    log_p = vmf_log_prob(test, mu, kappa)
+    return Case("s2", train, test, None, None, log_p, "closed form")
 
 
 # -- Kent mixture ---------------------------------------------------------------------
@@ -197,15 +190,8 @@ def kent_mixture(seed: int = 0) -> Case:
     log_norms = kent_log_norms()
     train = kent_mixture_sample(rng, N_TRAIN, log_norms)
     test = kent_mixture_sample(rng, N_TEST, log_norms)
-    return Case(
-        "s2",
-        train,
-        test,
-        None,
-        None,
-        kent_mixture_log_prob(test, log_norms),
-        "normalisers by quadrature",
-    )
+    log_p = kent_mixture_log_prob(test, log_norms)
+    return Case("s2", train, test, None, None, log_p, "normalisers by quadrature")
 
 
 # -- von Mises, Dirichlet, conditional vMF ---------------------------------------------

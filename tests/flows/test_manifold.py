@@ -1,4 +1,4 @@
-"""Flows on manifolds (flows/manifold.py, charts.py, sphere.py, gaussianization.py,
+"""Flows on manifolds (flows/manifold.py, spaces.py, charts.py, sphere.py, gaussianization.py,
 planar.py), parametrised over the layer registry of every block kind: inverses round-trip,
 log-determinants equal slogdet(jax.jacobian) in the chart (and the charts keep the
 manifold's volume), densities integrate to 1 by quadrature, samples lie on the manifold."""
@@ -11,13 +11,8 @@ from flax import nnx
 
 from nnef_dists.flows import FlowConfig
 from nnef_dists.flows.charts import IntervalChart, SimplexChart, SphereChart
-from nnef_dists.flows.manifold import (
-    BLOCK_LAYERS,
-    euclidean_columns,
-    on_manifold,
-    parse_layers,
-    parse_manifold,
-)
+from nnef_dists.flows.manifold import BLOCK_LAYERS, parse_layers
+from nnef_dists.flows.spaces import euclidean_columns, on_manifold, parse_manifold
 from nnef_dists.flows.sphere import wrap
 from tests.flows.conftest import check_bijection, perturb
 
@@ -62,7 +57,7 @@ def test_layer_inverse_and_logdet_in_chart(kind, n, letter, index):
         x = _chart_points(kind, n, 6, seed=1)
         c = jax.random.normal(jax.random.key(2), (6, CONTEXT))
 
-        check_bijection(layer, x, c, 1e-9, lambda a, b: _difference(a, b, kind))
+        check_bijection(layer, x, c, 1e-10, lambda a, b: _difference(a, b, kind))
 
 
 @pytest.mark.parametrize(("kind", "n", "letter", "index"), LAYER_CASES)
@@ -257,3 +252,16 @@ def test_points_are_checked_and_projected_onto_the_manifold():
         on_manifold(blocks, bad)
     with pytest.raises(ValueError, match="must have 6 columns"):
         on_manifold(blocks, x[:, :5])
+
+
+@pytest.mark.parametrize(("kind", "n", "letter", "index"), LAYER_CASES)
+def test_contexts_broadcast_against_points(kind, n, letter, index):
+    """One point under four contexts gives the four points' values: no batch is merged."""
+    layer = _layer(kind, n, letter, index, scale=0.1)
+    x = _chart_points(kind, n, 1, seed=5)
+    c = jax.random.normal(jax.random.key(6), (4, CONTEXT))
+    z, logdet = layer.forward(x[0], c)
+    z4, logdet4 = layer.forward(jnp.broadcast_to(x, (4, n)), c)
+    np.testing.assert_allclose(z, z4, atol=1e-6)
+    np.testing.assert_allclose(logdet, logdet4, atol=1e-5)
+    np.testing.assert_allclose(layer.inverse(z, c), layer.inverse(z4, c), atol=1e-5)

@@ -87,3 +87,24 @@ def test_coverage_works_on_the_manifold(fitted):
     assert fitted.to_normal(params, f).shape == (600, 3)
     cal = calibrate(fitted, f, params, jax.random.key(5), samples=50)
     np.testing.assert_allclose(cal.radius, cal.levels, atol=0.06)  # 600 rows: std <= 0.02
+
+
+def test_boundary_points_and_chart_standardisation_survive_fit_save_and_load(tmp_path):
+    """Interval values within 6e-8 of 1 (valid in float64, 1.0 in float32) and simplex
+    components below float32's range are kept inside; the charts' shift and scale, set from
+    the training rows, are saved and loaded with the model."""
+    rng = np.random.default_rng(0)
+    interval = rng.beta(5, 0.2, (400, 1))
+    assert np.sum(np.float32(interval) == 1) > 0  # rows float32 cannot keep inside
+    simplex = rng.dirichlet([0.05, 1, 2], 400)
+    params = np.column_stack([interval, simplex])
+    est = ConditionalDensityEstimator(manifold="i1+x2", hidden=8)
+    est.fit(None, params, epochs=2, progress=False)
+    assert np.all(np.isfinite(est.log_prob(params)))
+    chart = est.flow_module.flows[1].layers[0]
+    assert np.asarray(chart.scale[...])[0] > 2  # the log-ratio of a Dirichlet 0.05 component
+    est.save(tmp_path / "m")
+    loaded = ConditionalDensityEstimator.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.log_prob(params), est.log_prob(params))
+    draws = loaded.sample(jax.random.key(0), None, 2000)
+    assert np.all((draws[:, 0] > 0) & (draws[:, 0] < 1)) and np.all(draws[:, 1:] > 0)

@@ -71,3 +71,13 @@ def test_unknown_objective_is_named():
     est = ConditionalDensityEstimator("maf", hidden=8, blocks=1)
     with pytest.raises(ConfigError, match="objective must be 'nll' or 'sinkhorn'"):
         est.fit(*_gaussian_rows(20, 2), epochs=1, objective="wasserstein")
+
+
+@pytest.mark.parametrize("flow", ["made-mog", "maf-mog"])
+def test_mixture_bases_are_refused_for_the_sinkhorn_objective(flow):
+    """Their component draw is an argmax: no gradient would reach the mixture weights."""
+    from nnef_dists.errors import ConfigError
+
+    est = ConditionalDensityEstimator(flow, hidden=8, blocks=1)
+    with pytest.raises(ConfigError, match="no gradient reaches the weights"):
+        est.fit(*_gaussian_rows(20, 2), epochs=1, objective="sinkhorn")

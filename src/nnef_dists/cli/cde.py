@@ -64,7 +64,9 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "g Gaussianization, p planar (spheres: n); default nnnn per block",
     )
     train.add_argument("--hidden", type=_positive, default=64, help="MADE width")
-    train.add_argument("--blocks", type=_positive, default=5, help="flow layers")
+    train.add_argument(
+        "--blocks", type=_positive, default=5, help="flow layers (manifold flows: see --layers)"
+    )
     train.add_argument("--epochs", type=_positive, default=100)
     train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     train.add_argument("--batch", type=_positive, default=32, help="minibatch size")

@@ -23,11 +23,11 @@ def _read_pair(args, feature_dim=None, param_dim=None):
 
 def _check_manifold(est, params, path) -> None:
     """DataError naming ``path`` unless the params rows lie on the estimator's manifold."""
-    from nnef_dists.flows import manifold
+    from nnef_dists.flows import spaces
 
     if est.config.manifold:
         try:
-            manifold.points(est.config.manifold, params)
+            spaces.points(est.config.manifold, params)
         except DataError as err:
             raise DataError(f"{path}: {err}") from None
 
@@ -68,7 +68,8 @@ def train(args) -> None:
         tried = est.fit_settings.get("feature_noise_search")
         if tried:
             nll = ", ".join(f"{noise:g}: {value:.4f}" for noise, value in tried.items())
-            print(f"feature noise {est.feature_noise:g}, of validation NLL {nll}")
+            loss = "NLL" if args.objective == "nll" else "Sinkhorn divergence"
+            print(f"feature noise {est.feature_noise:g}, of validation {loss} {nll}")
         print(
             f"{est.config.flow}: {history.epochs} epochs, best validation "
             f"{'NLL' if args.objective == 'nll' else 'Sinkhorn divergence'} "

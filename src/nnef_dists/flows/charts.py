@@ -47,6 +47,9 @@ class _StandardisedChart(nnx.Module):
     def standardise(self, x) -> None:
         """Shift and scale from points x (N, ambient): the chart coordinates' mean and std."""
         u = np.asarray(self._chart(jnp.asarray(x))[0], np.float64)
+        u = u[np.all(np.isfinite(u), 1)]
+        if not len(u):
+            return
         self.shift[...] = jnp.asarray(u.mean(0), jnp.float32)
         self.scale[...] = jnp.asarray(np.maximum(u.std(0), 1e-3), jnp.float32)
 
@@ -58,7 +61,9 @@ class IntervalChart(_StandardisedChart):
         return jnp.log(x) - jnp.log1p(-x), -jnp.sum(jnp.log(x) + jnp.log1p(-x), -1)
 
     def _chart_inverse(self, u):
-        return jax.nn.sigmoid(u)
+        """Kept off 0 and 1, which a float draws could round to."""
+        eps = jnp.finfo(u.dtype).epsneg
+        return jnp.clip(jax.nn.sigmoid(u), eps, 1 - eps)
 
 
 class SimplexChart(_StandardisedChart):
@@ -69,7 +74,9 @@ class SimplexChart(_StandardisedChart):
         return log_x[..., :-1] - log_x[..., -1:], -jnp.sum(log_x, -1)
 
     def _chart_inverse(self, u):
-        return jax.nn.softmax(jnp.concatenate([u, jnp.zeros_like(u[..., :1])], -1), -1)
+        """Components kept above the smallest normal float, which a draw could round to 0."""
+        x = jax.nn.softmax(jnp.concatenate([u, jnp.zeros_like(u[..., :1])], -1), -1)
+        return jnp.maximum(x, jnp.finfo(u.dtype).tiny)
 
 
 class SphereChart(nnx.Module):

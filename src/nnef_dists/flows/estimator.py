@@ -29,7 +29,7 @@ import numpy as np
 from nnef_dists.data.split import train_validation_indices
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
-from nnef_dists.flows import manifold, noise_search, storage, transport
+from nnef_dists.flows import noise_search, spaces, storage, transport
 from nnef_dists.flows.base import compiled, sample_rows
 from nnef_dists.flows.flow import FlowConfig
 from nnef_dists.training.config import LoopConfig
@@ -126,15 +126,15 @@ class ConditionalDensityEstimator:
     def _columns(self, values, what: str, scaler) -> np.ndarray:
         """Raw (N, D) (or (N,): one column for params, one row for features) -> (N, D) float32,
         standardised once fitted; ``what`` is "params" or "features"."""
-        v = np.asarray(values, np.float32)
+        v = np.asarray(values, np.float64)  # float32 only after the manifold check
         if v.ndim == 1:
             v = v.reshape(-1, 1) if what == "params" else v.reshape(1, -1)
         if v.ndim != 2:
             raise DataError(f"{what} must be (N, columns), got shape {v.shape}")
         if what == "params" and self.config.manifold:
-            v = manifold.points(self.config.manifold, v)
+            v = spaces.points(self.config.manifold, v)
         if not self.fitted:
-            return v
+            return v.astype(np.float32)
         if v.shape[1] != scaler.dim:
             raise DataError(f"{what} have {v.shape[1]} columns, the model takes {scaler.dim}")
         return self._squash(scaler.transform(v), what)
@@ -187,8 +187,7 @@ class ConditionalDensityEstimator:
         """
         if resume and self.feature_noise == "auto":
             raise ConfigError("resume cannot continue a feature_noise='auto' search")
-        if objective not in ("nll", "sinkhorn"):
-            raise ConfigError(f"objective must be 'nll' or 'sinkhorn', got {objective!r}")
+        transport.check_objective(objective, self.config.flow)
         y = self._columns(params, "params", self.param_scaler)
         x = self._features(features, rows=len(y))
         if len(x) != len(y):
@@ -199,7 +198,7 @@ class ConditionalDensityEstimator:
             raise DataError("features and params must be finite (no NaN or inf)")
         train, val = train_validation_indices(len(y), seed)
         if not self.fitted:
-            self.param_scaler = manifold.standardizer(self.config.manifold, y[train])
+            self.param_scaler = spaces.standardizer(self.config.manifold, y[train])
             self.feature_scaler = Standardizer.fit(x[train])
             y = self._squash(self.param_scaler.transform(y), "params")
             x = self._squash(self.feature_scaler.transform(x), "features")
@@ -216,7 +215,8 @@ class ConditionalDensityEstimator:
                 (y[val], x[val]),
                 config,
                 progress=progress,
-                desc=f"fit {self.config.flow}{label}",
+                desc=f"fit {self.config.flow}{label}"
+                + ("" if objective == "nll" else ", " + objective),
                 loss_offset=-self.param_scaler.log_det if objective == "nll" else 0.0,
                 checkpoint_path=checkpoint_path,
                 resume=resume,
@@ -261,7 +261,8 @@ class ConditionalDensityEstimator:
         return np.asarray(log_q) + self.param_scaler.log_det
 
     def to_normal(self, params, features=None) -> np.ndarray:
-        """The flow's map of params given features to N(0, I): (N, D) -> (N, D)."""
+        """The flow's map of params given features to N(0, I): (N, D) -> (N, D') (D' = D but
+        on a manifold: the sum of its blocks' dimensions)."""
         return np.asarray(compiled(self.flow_module, "to_normal")(*self._pair(params, features)))
 
     def sample(self, key, features=None, n: int = 1) -> np.ndarray:

@@ -29,9 +29,10 @@ from nnef_dists.flows.base import Flow, StandardNormal
 from nnef_dists.flows.batchnorm import BatchNormFlow
 from nnef_dists.flows.made import MADESpec, orders
 from nnef_dists.flows.maf import AffineMADE
-from nnef_dists.flows.manifold import Block, ManifoldFlow, parse_layers, parse_manifold
+from nnef_dists.flows.manifold import ManifoldFlow, parse_layers
 from nnef_dists.flows.mog import MADEMoG
 from nnef_dists.flows.nsf import SplineMADE
+from nnef_dists.flows.spaces import Block, parse_manifold
 
 #: Layer kind -> builder (MADESpec, FlowConfig, order (D,) or None, rngs) -> a layer with
 #: ``forward(x, c) -> (z, log |det dz/dx|)`` and ``inverse(z, c) -> x`` (tests cover them all).

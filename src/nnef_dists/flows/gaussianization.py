@@ -67,7 +67,8 @@ class GaussianizationLayer(nnx.Module):
         return x
 
     def _mixture(self, context, batch_shape):
-        p = self.mixture(context, batch_shape).reshape(*batch_shape, self.dim, 3, -1)
+        p = self.mixture(context, batch_shape)  # batch: that of x and context, broadcast
+        p = p.reshape(*p.shape[:-1], self.dim, 3, self.components)
         return jax.nn.log_softmax(p[..., 0, :], -1), p[..., 1, :], p[..., 2, :]
 
     def forward(self, x: jax.Array, context: jax.Array | None = None):

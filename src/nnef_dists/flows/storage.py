@@ -47,7 +47,8 @@ def save(est, directory, force: bool = False) -> Path:
         write_model(folder, est.flow_module, record(est))
         if est.history is not None:
             est.history.save(folder, est.config.flow)
-            metrics = {"validation": {"nll": est.history.best_val}}
+            objective = est.fit_settings.get("objective", "nll")
+            metrics = {"validation": {objective: est.history.best_val}}
             write_json(
                 folder / METRICS_FILE,
                 {"model": MODEL_NAME, **metrics, "training": est.history.summary()},

@@ -11,8 +11,9 @@ other, (x_j, theta~_j); the loss is the debiased Sinkhorn divergence
 under the squared Euclidean cost on standardised columns. S_eps is 0 exactly
 when the two laws agree, and the joint laws (with the same feature marginal)
 agree exactly when the conditionals do. Only draws are needed, never a
-density: any module with ``sample_rows(key, context, n)`` can be fitted, a
-flow (which then also has a density) or a ``Generator`` (which has none).
+density: any module with reparameterised ``sample_rows(key, context, n)`` can
+be fitted, a flow (which then also has a density; not the MoG bases, whose
+component draw has no gradient) or a ``Generator`` (which has none).
 The divergence is computed by ott-jax (the ``ot`` extra).
 
 Limits, measured (tests/flows/test_transport.py; y = 2 x + 1 + N(0, 0.5^2)):
@@ -43,6 +44,23 @@ from nnef_dists.training.loop import fit_module
 EPSILON = 0.05
 #: the draws of the validation loss use this key, so that epochs are compared on equal terms
 VALIDATION_KEY = 0
+
+
+#: flows whose draws carry no gradient to some parameters: a MoG base picks its component
+#: by an argmax, so the mixture weights would never be fitted by draws
+NOT_REPARAMETERISED = ("made-mog", "maf-mog")
+
+
+def check_objective(objective: str, flow: str) -> None:
+    """ConfigError unless ``objective`` is ``nll``, or ``sinkhorn`` for a flow whose draws are
+    reparameterised."""
+    if objective not in ("nll", "sinkhorn"):
+        raise ConfigError(f"objective must be 'nll' or 'sinkhorn', got {objective!r}")
+    if objective == "sinkhorn" and flow in NOT_REPARAMETERISED:
+        raise ConfigError(
+            f"objective 'sinkhorn' cannot fit flow {flow!r}: its mixture base draws its "
+            "component by an argmax, so no gradient reaches the weights; use maf, nsf or manifold"
+        )
 
 
 def sinkhorn_divergence(a: jax.Array, b: jax.Array, epsilon: float | None = None) -> jax.Array:
