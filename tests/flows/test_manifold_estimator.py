@@ -102,7 +102,9 @@ def test_boundary_points_and_chart_standardisation_survive_fit_save_and_load(tmp
     est.fit(None, params, epochs=2, progress=False)
     assert np.all(np.isfinite(est.log_prob(params)))
     chart = est.flow_module.flows[1].layers[0]
-    assert np.asarray(chart.scale[...])[0] > 2  # the log-ratio of a Dirichlet 0.05 component
+    assert (
+        np.asarray(chart.scale[...])[0] > 2
+    )  # the stick-breaking logit of a Dirichlet 0.05 component
     est.save(tmp_path / "m")
     loaded = ConditionalDensityEstimator.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.log_prob(params), est.log_prob(params))

@@ -6,8 +6,10 @@ volume (Lebesgue on the free coordinates, area on spheres):
 
 - ``IntervalChart``: (0, 1)^N -> R^N, y = logit(x), log |det| = -sum log x (1 - x);
 - ``SimplexChart``: the simplex of N + 1 components (only the first N are
-  free) -> R^N, the additive log-ratio y_i = log(x_i / x_{N+1}), whose
-  log |det dy / dx_{1..N}| = -sum_{i=1}^{N+1} log x_i; the inverse is a softmax;
+  free) -> R^N by stick-breaking: v_i = x_i / r_i with r_i = 1 - sum_{j<i} x_j,
+  y_i = logit v_i; the Jacobian is triangular, log |det dy / dx_{1..N}| =
+  -sum_i [log v_i + log(1 - v_i) + log r_i]; the inverse is
+  x_i = v_i prod_{j<i} (1 - v_j), x_{N+1} = prod_j (1 - v_j);
 - ``IntervalChart`` and ``SimplexChart`` then standardise their coordinates
   by a shift and scale set from the training data (``standardise``);
 - ``SphereChart``: S^1 -> the angle phi in [-pi, pi), S^2 -> (t, phi) with
@@ -30,7 +32,7 @@ class ChartStat(nnx.Variable):
 class _StandardisedChart(nnx.Module):
     """A chart followed by a per-coordinate standardisation y = (u - shift) / scale, set
     by ``standardise`` from data (identity until then), so that the layers after it see
-    coordinates of order 1 (Dirichlet log-ratios reach -7 and more)."""
+    coordinates of order 1 (the logits of small Dirichlet components reach -7 and more)."""
 
     def __init__(self, n: int):
         self.shift, self.scale = ChartStat(jnp.zeros(n)), ChartStat(jnp.ones(n))
@@ -67,15 +69,21 @@ class IntervalChart(_StandardisedChart):
 
 
 class SimplexChart(_StandardisedChart):
-    """The simplex {x (n + 1) >= 0, sum x = 1} <-> R^n by the additive log-ratio."""
+    """The simplex {x (n + 1) >= 0, sum x = 1} <-> R^n by stick-breaking."""
 
     def _chart(self, x):
-        log_x = jnp.log(x)
-        return log_x[..., :-1] - log_x[..., -1:], -jnp.sum(log_x, -1)
+        rest = 1 - jnp.cumsum(x[..., :-1], -1) + x[..., :-1]  # r_i = 1 - sum_{j<i} x_j
+        log_v = jnp.log(x[..., :-1]) - jnp.log(rest)
+        log_1mv = jnp.log(rest - x[..., :-1]) - jnp.log(rest)
+        return log_v - log_1mv, -jnp.sum(log_v + log_1mv + jnp.log(rest), -1)
 
     def _chart_inverse(self, u):
         """Components kept above the smallest normal float, which a draw could round to 0."""
-        x = jax.nn.softmax(jnp.concatenate([u, jnp.zeros_like(u[..., :1])], -1), -1)
+        log_v, log_1mv = jax.nn.log_sigmoid(u), jax.nn.log_sigmoid(-u)
+        before = jnp.cumsum(log_1mv, -1) - log_1mv  # log prod_{j<i} (1 - v_j)
+        x = jnp.concatenate(
+            [jnp.exp(log_v + before), jnp.exp(before[..., -1:] + log_1mv[..., -1:])], -1
+        )
         return jnp.maximum(x, jnp.finfo(u.dtype).tiny)
 
 

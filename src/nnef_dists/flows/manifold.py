@@ -5,7 +5,7 @@ are letters per block, e.g. ``"gggg+n+a"``:
 
 - ``a`` affine autoregressive (MAF), ``n`` rational-quadratic spline (NSF),
   ``g`` Gaussianization, ``p`` planar, on ``e``, ``i`` and ``x`` blocks (the
-  last two through their chart: logit, additive log-ratio);
+  last two through their chart: logit, stick-breaking);
 - ``n`` on ``s`` blocks: circular and interval splines in the sphere's angles.
 
 Blocks are autoregressive in order: block b is a flow conditioned on the
