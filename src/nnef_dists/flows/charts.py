@@ -72,9 +72,10 @@ class SimplexChart(_StandardisedChart):
     """The simplex {x (n + 1) >= 0, sum x = 1} <-> R^n by stick-breaking."""
 
     def _chart(self, x):
-        rest = 1 - jnp.cumsum(x[..., :-1], -1) + x[..., :-1]  # r_i = 1 - sum_{j<i} x_j
+        tail = jnp.flip(jnp.cumsum(jnp.flip(x, -1), -1), -1)  # sum_{j>=i} x_j: no cancellation
+        rest = tail[..., :-1]  # r_i = 1 - sum_{j<i} x_j
         log_v = jnp.log(x[..., :-1]) - jnp.log(rest)
-        log_1mv = jnp.log(rest - x[..., :-1]) - jnp.log(rest)
+        log_1mv = jnp.log(tail[..., 1:]) - jnp.log(rest)
         return log_v - log_1mv, -jnp.sum(log_v + log_1mv + jnp.log(rest), -1)
 
     def _chart_inverse(self, u):
