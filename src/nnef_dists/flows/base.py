@@ -17,6 +17,15 @@ import numpy as np
 from flax import nnx
 
 
+def join(context: jax.Array | None, extra: jax.Array) -> jax.Array:
+    """[context, extra] with context (..., C) or None broadcast against extra (..., E)."""
+    if context is None:
+        return extra
+    shape = jnp.broadcast_shapes(context.shape[:-1], extra.shape[:-1])
+    parts = (jnp.broadcast_to(v, (*shape, v.shape[-1])) for v in (context, extra))
+    return jnp.concatenate(list(parts), -1)
+
+
 class StandardNormal(nnx.Module):
     """The base density N(0, I) over z (..., D); the context is ignored."""
 

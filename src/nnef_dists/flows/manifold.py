@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from nnef_dists.flows.base import Flow, StandardNormal
+from nnef_dists.flows.base import Flow, StandardNormal, join
 from nnef_dists.flows.charts import IntervalChart, SimplexChart, SphereChart
 from nnef_dists.flows.gaussianization import GaussianizationLayer
 from nnef_dists.flows.made import MADESpec, orders
@@ -33,7 +33,7 @@ from nnef_dists.flows.maf import AffineMADE
 from nnef_dists.flows.nsf import SplineMADE
 from nnef_dists.flows.planar import PlanarLayer
 from nnef_dists.flows.spaces import Block, parse_manifold
-from nnef_dists.flows.sphere import SphereSpline, UniformSphere, join
+from nnef_dists.flows.sphere import SphereSpline, UniformSphere
 
 #: letter -> builder (dim, context_dim, config, order, index, rngs) for e, i and x blocks
 EUCLIDEAN_LAYERS = {

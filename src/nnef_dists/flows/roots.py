@@ -38,10 +38,9 @@ def solve_increasing(
     def halve(_, bracket):
         lo, hi = bracket
         mid = 0.5 * (lo + hi)
-        below = f_stopped(mid) < target
+        below = jax.lax.stop_gradient(f(mid)) < target
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
-    f_stopped = lambda x: jax.lax.stop_gradient(f(x))
     lo, hi = jax.lax.fori_loop(0, bisections, halve, (lo0, hi0))
     x = 0.5 * (lo + hi)
     for _ in range(newton):

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.scipy.special import ndtri
 
+from nnef_dists.flows.base import join
 from nnef_dists.flows.conditioner import Conditioner
 from nnef_dists.flows.nsf import ENDS, rational_quadratic_spline
 
@@ -28,15 +29,6 @@ from nnef_dists.flows.nsf import ENDS, rational_quadratic_spline
 def wrap(angle: jax.Array) -> jax.Array:
     """Angles mod 2 pi into [-pi, pi)."""
     return jnp.mod(angle + jnp.pi, 2 * jnp.pi) - jnp.pi
-
-
-def join(context: jax.Array | None, extra: jax.Array) -> jax.Array:
-    """[context, extra] with context (..., C) or None broadcast against extra (..., E)."""
-    if context is None:
-        return extra
-    shape = jnp.broadcast_shapes(context.shape[:-1], extra.shape[:-1])
-    parts = (jnp.broadcast_to(v, (*shape, v.shape[-1])) for v in (context, extra))
-    return jnp.concatenate(list(parts), -1)
 
 
 class _Spline1D(nnx.Module):

@@ -36,6 +36,7 @@ from flax import nnx
 
 from nnef_dists.data.split import train_validation_indices
 from nnef_dists.errors import ConfigError
+from nnef_dists.flows.flow import FLOWS
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
 from nnef_dists.training.loop import fit_module
@@ -46,17 +47,13 @@ EPSILON = 0.05
 VALIDATION_KEY = 0
 
 
-#: flows whose draws carry no gradient to some parameters: a MoG base picks its component
-#: by an argmax, so the mixture weights would never be fitted by draws
-NOT_REPARAMETERISED = ("made-mog", "maf-mog")
-
-
 def check_objective(objective: str, flow: str) -> None:
     """ConfigError unless ``objective`` is ``nll``, or ``sinkhorn`` for a flow whose draws are
-    reparameterised."""
+    reparameterised: not on a MoG base (``FLOWS``), which picks its component by an argmax,
+    so the mixture weights would never be fitted by draws."""
     if objective not in ("nll", "sinkhorn"):
         raise ConfigError(f"objective must be 'nll' or 'sinkhorn', got {objective!r}")
-    if objective == "sinkhorn" and flow in NOT_REPARAMETERISED:
+    if objective == "sinkhorn" and FLOWS[flow][2]:
         raise ConfigError(
             f"objective 'sinkhorn' cannot fit flow {flow!r}: its mixture base draws its "
             "component by an argmax, so no gradient reaches the weights; use maf, nsf or manifold"
