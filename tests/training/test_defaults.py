@@ -34,11 +34,20 @@ def test_epochs_scale_with_the_data_within_bounds(n, epochs):
         assert abs(epochs * (n // 64) - TARGET_STEPS) < n // 64
 
 
-@pytest.mark.parametrize(("name", "epochs"), [("geometric_flow_et", 368), ("potential_et", 2942)])
-def test_a_model_may_aim_at_other_steps(name, epochs):
-    """A model's own ``steps``: 37,500 and 300,000 in 102 minibatches (6554 training eta)."""
-    assert get_model(name).training_defaults["steps"] != TARGET_STEPS
-    assert resolve(config(model=name), split(6554)).epochs == epochs
+def test_a_model_may_aim_at_other_steps():
+    """geometric_flow_et's own ``steps``: 37,500 in 102 minibatches (6554 training eta)."""
+    assert get_model("geometric_flow_et").training_defaults["steps"] != TARGET_STEPS
+    assert resolve(config(model="geometric_flow_et"), split(6554)).epochs == 368
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
+def test_polish_steps_from_the_model_unless_given(name):
+    """potential_et polishes with L-BFGS by default (1500 iterations), the others do not;
+    a config's value wins."""
+    assert resolve(config(model=name), split(1000)).polish_steps == (
+        1500 if name == "potential_et" else 0
+    )
+    assert resolve(config(model=name, polish_steps=7), split(1000)).polish_steps == 7
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)

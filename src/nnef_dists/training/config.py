@@ -58,6 +58,8 @@ class TrainConfig(ModelSpec, LoopConfig):
     )
     # weight of the cov_TT term; None: the model's default
     jacobian_weight: float | None = checked(OPTIONAL_NON_NEGATIVE, default=None)
+    # full-batch L-BFGS iterations after the epochs (training.polish); None: the model's default
+    polish_steps: int | None = checked(OPTIONAL_NON_NEGATIVE, default=None)
     # train on the eta the generator flagged too (chains that did not mix)
     include_flagged: bool = False
 

@@ -1,8 +1,9 @@
 """Training settings that scale with the data: what a field left out of a config becomes.
 
 ``nnef train --model M --data D`` with no other flag leaves ``epochs``,
-``patience``, ``loss``, ``jacobian_weight`` and ``hidden_sizes`` to be
-resolved here, when the size of the training split is known:
+``patience``, ``loss``, ``jacobian_weight``, ``hidden_sizes`` and
+``polish_steps`` to be resolved here, when the size of the training split is
+known:
 
 - epochs: about TARGET_STEPS optimiser steps (epochs x minibatches; a model
   may ask for others, ``steps`` in its ``training_defaults``), within
@@ -24,7 +25,10 @@ resolved here, when the size of the training split is known:
   x the noise floor against 2.24 and 2.03 with mse), the residual networks
   and geometric_flow_et also the cov_TT term, which halved the residual
   networks' error; potential_et fits mu_T alone (mse), with three hidden
-  layers (``ETModel.training_defaults``).
+  layers (``ETModel.training_defaults``);
+- polish_steps: full-batch L-BFGS iterations after the epochs
+  (``training.polish``), the model's own ``training_defaults`` (0 when it
+  has none): potential_et 1500, where Adam stalls.
 
 Every resolved value is stored with the model (config.yaml, ``training:``).
 """
@@ -62,4 +66,7 @@ def resolve(config: TrainConfig, train: dict) -> TrainConfig:
             else config.jacobian_weight
         ),
         hidden_sizes=config.hidden_sizes or tuple(defaults["hidden_sizes"]),
+        polish_steps=(
+            defaults.get("polish_steps", 0) if config.polish_steps is None else config.polish_steps
+        ),
     )

@@ -17,6 +17,8 @@ class History:
     val: list[float] = field(default_factory=list)
     best_epoch: int = 0  # 0-based index into val
     seconds: float = 0.0
+    # validation losses of training.polish: at its start, then every CHECK_EVERY iterations
+    polish_val: list[float] = field(default_factory=list)
 
     def add(self, train_loss: float, val_loss: float) -> None:
         """The losses of one more epoch."""
@@ -29,8 +31,13 @@ class History:
 
     @property
     def best_val(self) -> float:
-        """The best validation loss (that of the parameters kept)."""
+        """The best validation loss of the epochs."""
         return self.val[self.best_epoch]
+
+    @property
+    def kept_val(self) -> float:
+        """The validation loss of the parameters kept (after the polish, if any)."""
+        return min(self.polish_val, default=self.best_val)
 
     def to_dict(self) -> dict:
         return {
@@ -39,13 +46,14 @@ class History:
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs,
             "seconds": self.seconds,
+            "polish_val_loss": self.polish_val,
         }
 
     def summary(self) -> dict:
         """The run in a few numbers, for metrics.json."""
         per_epoch = {"train_loss", "val_loss"}
         run = {k: v for k, v in self.to_dict().items() if k not in per_epoch}
-        return run | {"best_val_loss": self.best_val}
+        return run | {"best_val_loss": self.best_val, "kept_val_loss": self.kept_val}
 
     def save(self, folder, title: str = "") -> None:
         """history.json and learning_curve.png in a model directory."""

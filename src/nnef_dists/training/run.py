@@ -80,8 +80,13 @@ def train_and_save(
         write_report(folder, metrics, arrays)
     saved.unlink(missing_ok=True)
     left_out = f" ({excluded} flagged eta left out)" if excluded else ""
+    polished = (
+        f", {config.polish_steps} L-BFGS iterations: {history.kept_val:.4g}"
+        if history.polish_val
+        else ""
+    )
     return (
         f"{config.model}{left_out}: {history.epochs} epochs in {history.seconds:.1f} s, "
-        f"best validation loss {history.best_val:.4g} at epoch {history.best_epoch + 1}; "
-        f"saved to {output}\n{format_metrics(metrics)}"
+        f"best validation loss {history.best_val:.4g} at epoch {history.best_epoch + 1}"
+        f"{polished}; saved to {output}\n{format_metrics(metrics)}"
     )

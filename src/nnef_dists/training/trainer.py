@@ -2,10 +2,13 @@
 
 The loss (``losses.batch_loss``) compares the network's mu_T with the data's,
 and optionally its Jacobian with the data's cov_TT; ``training.loop`` does the
-rest (optimiser, schedule, minibatches, devices, early stopping).
+rest (optimiser, schedule, minibatches, devices, early stopping), and
+``training.polish`` the full-batch L-BFGS iterations after it, if any.
 """
 
 from __future__ import annotations
+
+import time
 
 import jax.numpy as jnp
 
@@ -15,6 +18,7 @@ from nnef_dists.training.config import TrainConfig
 from nnef_dists.training.defaults import resolve
 from nnef_dists.training.loop import History, fit_module
 from nnef_dists.training.losses import batch_loss
+from nnef_dists.training.polish import polish
 
 
 def as_device_arrays(split: dict) -> dict:
@@ -31,7 +35,7 @@ def fit(
     checkpoint_path=None,
     resume: bool = False,
 ):
-    """Train ``model`` in place on the train split; return its History.
+    """Train ``model`` in place on the train split, then polish it; return its History.
 
     Args:
       model: an ETModel whose Normalization comes from ``train``.
@@ -51,17 +55,31 @@ def fit(
     def loss(module, batch, key):
         return batch_loss(module, batch, config.loss, config.jacobian_weight, key)[0]
 
-    return fit_module(
+    train, val = as_device_arrays(train), as_device_arrays(val)
+    history = fit_module(
         model,
         loss,
-        as_device_arrays(train),
-        as_device_arrays(val),
+        train,
+        val,
         config,
         progress=progress,
         desc=f"train {config.model}",
         checkpoint_path=checkpoint_path,
         resume=resume,
     )
+    if config.polish_steps:
+        start = time.perf_counter()
+        history.polish_val = polish(
+            model,
+            loss,
+            train,
+            val,
+            config.polish_steps,
+            progress=progress,
+            desc=f"polish {config.model}",
+        )
+        history.seconds += time.perf_counter() - start
+    return history
 
 
 __all__ = ["History", "as_device_arrays", "fit"]

@@ -128,10 +128,9 @@ class PotentialET(ETModel):
         "exact_loss": "whitened",
         "jacobian_weight": 0.0,
         "hidden_sizes": (64, 64, 64),
-        # twice training.defaults.TARGET_STEPS (its steps are the cheapest): on 8192 HMC eta,
-        # 1.23 / 0.42 x the noise floor (gamma / laplace_product) in 73 s / 72 s, against
-        # 1.51 / 0.87 in 46 s / 49 s with the common budget
-        "steps": 300_000,
+        # Adam stalls on the ICNN; full-batch L-BFGS after it (training.polish): on 8192 HMC
+        # eta of gamma, 0.86 -> 0.38 x the noise floor (README: Default training settings)
+        "polish_steps": 1500,
     }
     Options = PotentialOptions
 
