@@ -34,3 +34,11 @@ def test_noisy_targets_are_averaged_below_half_the_noise_floor():
     vs_truth = error_at_defaults("mlp_et", gamma_dataset(NUM_ETA, seed=5, ess=ESS))
     assert vs_truth["source"] == "closed form"
     assert np.max(vs_truth["ratio_to_noise_floor"]) <= 0.5, vs_truth
+
+
+def test_potential_et_at_the_defaults_is_within_the_every_model_bound():
+    """The target for every model on MCMC data, at most 1.5 x the noise floor, for
+    potential_et: the convex network, whose defaults (Adam, then the L-BFGS polish)
+    must get it there with no setting but its name."""
+    vs_truth = error_at_defaults("potential_et", gamma_dataset(NUM_ETA, seed=5, ess=ESS))
+    assert np.max(vs_truth["ratio_to_noise_floor"]) <= 1.5, vs_truth

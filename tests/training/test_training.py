@@ -187,6 +187,21 @@ def test_train_config_file_and_flags(gamma_file, tmp_path, capsys):
     assert "epoch: unknown field; did you mean epochs?" in capsys.readouterr().err
 
 
+def test_polish_steps_flag_is_recorded_with_its_validation_losses(gamma_file, tmp_path):
+    """--polish-steps 200: the config keeps it, history.json the validation loss at the
+    start and after each 100 iterations, and the kept one is the least of them."""
+    out = tmp_path / "p"
+    argv = ["--data", str(gamma_file), "--epochs", "2", "--hidden-sizes", "8"]
+    argv += ["--polish-steps", "200", "--output-dir", str(out), "--quiet"]
+    assert alias("train", "--model", "potential_et")(argv) == 0
+    assert load_model(out).record["training"]["polish_steps"] == 200
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["polish_val_loss"]) == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training"]["kept_val_loss"] == min(history["polish_val_loss"])
+    assert metrics["training"]["kept_val_loss"] <= metrics["training"]["best_val_loss"] * 1.0001
+
+
 def test_evaluate_command_writes_metrics(gamma_file, tmp_path, capsys):
     out = tmp_path / "m"
     assert (

@@ -36,6 +36,7 @@ OVERRIDES = (
     "loss",
     "jacobian_weight",
     "patience",
+    "polish_steps",
     "num_devices",
     "include_flagged",
 )
@@ -54,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss", choices=["mse", "noise_weighted", "whitened"])
     parser.add_argument("--jacobian-weight", type=float, help="weight of the cov_TT term")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    parser.add_argument(
+        "--polish-steps",
+        type=int,
+        help="full-batch L-BFGS iterations after the epochs, the best on validation kept "
+        "(default: the model's, 1500 for potential_et, else 0)",
+    )
     parser.add_argument(
         "--num-devices",
         type=int,

@@ -154,14 +154,21 @@ class MADE(nnx.Module):
         return out.reshape(*out.shape[:-1], self.dim, self.params_per_dim)
 
 
-def autoregressive_inverse(step: Callable, z: jax.Array, dim: int) -> jax.Array:
+def autoregressive_inverse(
+    step: Callable, z: jax.Array, dim: int, context: jax.Array | None = None
+) -> jax.Array:
     """Solve an autoregressive map by fixed-point iteration: ``dim`` passes of ``x <- step(x)``.
 
     ``step(x)`` (..., D) -> (..., D) must compute every x_i from the (fixed)
-    target and from the x_j earlier in the order; after pass t the first t
-    positions are exact, so after D passes all are.
+    target z and from the x_j earlier in the order, broadcasting x against z;
+    after pass t the first t positions are exact, so after D passes all are.
+    The first pass starts from x = 0, the same for every z of a context row, so
+    it runs on one x per row, (*context.shape[:-1], D) (a row's draws share
+    that MADE evaluation: for D = 2 half the work of sampling).
     """
-    return jax.lax.fori_loop(0, dim, lambda _, x: step(x), jnp.zeros_like(z))
+    rows = () if context is None else context.shape[:-1]
+    first = step(jnp.zeros((*rows, dim), z.dtype))
+    return jax.lax.fori_loop(1, dim, lambda _, x: step(x), first)
 
 
 def orders(dim: int, count: int, kind: str = "reverse", seed: int = 0) -> list[np.ndarray]:

@@ -49,4 +49,4 @@ class AffineMADE(nnx.Module):
             shift, log_scale = self._shift_log_scale(x, context)
             return z * jnp.exp(log_scale) + shift
 
-        return autoregressive_inverse(step, z, self.dim)
+        return autoregressive_inverse(step, z, self.dim, context)

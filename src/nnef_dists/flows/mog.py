@@ -61,7 +61,7 @@ class MADEMoG(nnx.Module):
             pick = jax.nn.one_hot(jnp.argmax(log_pi + gumbel, -1), self.components)
             return jnp.sum(pick * (mean + jnp.exp(log_sigma) * noise[..., None]), -1)
 
-        return autoregressive_inverse(step, noise, self.dim)
+        return autoregressive_inverse(step, noise, self.dim, context)
 
     def to_normal(self, z: jax.Array, context: jax.Array | None = None) -> jax.Array:
         """The Rosenblatt map to N(0, I): z (..., D) -> (..., D)."""

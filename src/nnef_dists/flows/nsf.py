@@ -140,4 +140,4 @@ class SplineMADE(nnx.Module):
     def inverse(self, z: jax.Array, context: jax.Array | None = None) -> jax.Array:
         """z (..., D) -> x (..., D), by D passes of the MADE."""
         step = lambda x: self._spline(z, self.made(x, context), inverse=True)[0]
-        return autoregressive_inverse(step, z, self.dim)
+        return autoregressive_inverse(step, z, self.dim, context)
