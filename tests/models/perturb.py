@@ -12,8 +12,8 @@ def _rms_or_one(p):
     return jnp.where(rms > 0, rms, 1.0)
 
 
-def perturbed_model(name, k, norm, noise, seed=0, hidden_sizes=(16, 16), **options):
-    """Model ``name`` (hidden_sizes) with N(0, (noise r)^2) added to every Param.
+def perturbed_model(name, k, norm, noise, seed=0, **options):
+    """Model ``name`` (hidden (16, 16)) with N(0, (noise r)^2) added to every Param.
 
     r is the root-mean-square of the Param at initialisation (1 where that is
     0): relative to each parameter's own scale, so parameters behind a fixed
@@ -22,7 +22,7 @@ def perturbed_model(name, k, norm, noise, seed=0, hidden_sizes=(16, 16), **optio
 
     @nnx.jit  # one compilation instead of many eager ones
     def build():
-        model = get_model(name)(k, norm, hidden_sizes=hidden_sizes, rngs=nnx.Rngs(seed), **options)
+        model = get_model(name)(k, norm, hidden_sizes=(16, 16), rngs=nnx.Rngs(seed), **options)
         leaves, treedef = jax.tree.flatten(nnx.state(model, nnx.Param))
         keys = jax.random.split(jax.random.key(seed + 100), len(leaves))
         noisy = [

@@ -106,27 +106,6 @@ def test_mu_and_cov_match_finite_differences_in_float64(model):
             )
 
 
-@pytest.mark.parametrize("hidden_sizes", [(), (16,), (16, 8, 12)])
-def test_closed_form_derivatives_match_autodiff_in_float64(hidden_sizes):
-    """``derivatives`` (the layer-wise formula of icnn.py) against jax.grad and
-    forward-over-reverse jax.hessian of ``potential``, float64, relative 1e-12; no hidden
-    layer (quadratic F), one, and three of different widths; 20 points up to 10 standard
-    deviations out."""
-    with jax.enable_x64(True):
-        m = perturb.perturbed_model("potential_et", K, NORM, NOISE, 3, hidden_sizes=hidden_sizes)
-        nnx.update(m, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), nnx.state(m)))
-        x = jnp.asarray(np.random.default_rng(4).normal(0, 4, (20, K)))
-
-        @jax.jit
-        def both(x):
-            return m.derivatives(x), (jax.grad(m.potential)(x), jax.hessian(m.potential)(x))
-
-        (grad, hess), (grad_ad, hess_ad) = jax.vmap(both)(x)
-        assert grad.dtype == jnp.float64
-        np.testing.assert_allclose(grad, grad_ad, rtol=1e-12, atol=1e-12 * np.abs(grad_ad).max())
-        np.testing.assert_allclose(hess, hess_ad, rtol=1e-12, atol=1e-12 * np.abs(hess_ad).max())
-
-
 def test_eta_from_mu_inverts_mu_T(model):
     """Against the eta that generated mu: round trip to 1e-4 relative, float32, jit + vmap.
 

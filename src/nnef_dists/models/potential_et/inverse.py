@@ -1,8 +1,8 @@
 """potential_et's inverse: the x minimising f(x) = lin . x + F(x), F strongly convex.
 
-``F`` (a ``Potential``: the network's potential in the scaled coordinates,
-potential_et model.py, seen through stop_gradient, with its gradient and
-Hessian) and lin (k,), which encodes mu. Newton's method, in three parts:
+``F`` is the network's potential in the scaled coordinates (potential_et
+model.py), seen through stop_gradient; lin (k,) encodes mu. Newton's method,
+in three parts:
 
 - ``Anchors.start``: of M anchor points (the training eta kept with a model),
   the one with the least Newton decrement g^T H^-1 g of f, moved by its
@@ -25,7 +25,6 @@ the others: under vmap a while loop runs every row until the slowest is done.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -40,13 +39,6 @@ STEPS_FOR_ALL = 3
 #: 1 / the share of the batch refined at once by damped steps (1 / its square:
 #: by safeguarded iterations).
 SLOW_SHARE = 8
-
-
-class Potential(NamedTuple):
-    """value(x) -> F(x), scalar; derivatives(x) -> (grad F (k,), hess F (k, k)), x (k,)."""
-
-    value: Callable
-    derivatives: Callable
 
 
 class SolverOptions(NamedTuple):
@@ -72,9 +64,9 @@ class Anchors(NamedTuple):
     constant: jax.Array
 
     @classmethod
-    def at(cls, F: Potential, x: jax.Array) -> Anchors:
+    def at(cls, F, x: jax.Array) -> Anchors:
         """The anchors x (M, k) of the potential F."""
-        grad_F, H = jax.vmap(F.derivatives)(x)
+        grad_F, H = jax.vmap(lambda x: gradient_and_hessian(F, x))(x)
         P = jnp.linalg.inv(H)
         P = 0.5 * (P + jnp.swapaxes(P, 1, 2))
         P_grad = jnp.einsum("mij,mj->mi", P, grad_F)
@@ -93,17 +85,24 @@ class Anchors(NamedTuple):
         return self.x[j] - jnp.einsum("nij,nj->ni", self.P[j], lin + self.grad_F[j])
 
 
+def gradient_and_hessian(F, x):
+    """grad F (k,) and hess F (k, k) at x, the gradient computed once (forward over reverse)."""
+    grad = jax.grad(F)
+    H, g = jax.jacfwd(lambda x: (grad(x), grad(x)), has_aux=True)(x)
+    return g, H
+
+
 def _converged(x, step, tol):
     return jnp.max(jnp.abs(step)) <= tol * (1.0 + jnp.max(jnp.abs(x)))
 
 
-def damped_newton(F: Potential, lin, x, tol):
+def damped_newton(F, lin, x, tol):
     """One damped Newton step from x (k,): (new x, converged).
 
     Converged: the step was a full Newton step of at most tol * (1 + max|x|),
     so the error left is of the order of its square.
     """
-    grad_F, H = F.derivatives(x)
+    grad_F, H = gradient_and_hessian(F, x)
     g = lin + grad_F
     step = -spd_solve(H, g)
     decrement_sq = jnp.maximum(-(g @ step), 0.0)
@@ -112,15 +111,14 @@ def damped_newton(F: Potential, lin, x, tol):
     return x + damped, full & _converged(x, step, tol)
 
 
-def safeguarded(F: Potential, lin, x, options: SolverOptions):
+def safeguarded(F, lin, x, options: SolverOptions):
     """One safeguarded iteration from x (k,): (new x, converged: as in ``damped_newton``)."""
-    objective = lambda x: lin @ x + F.value(x)
+    objective = lambda x: lin @ x + F(x)
     dtype = lin.dtype
     slack = 16 * jnp.finfo(dtype).eps
-    value_F = F.value(x)
-    grad_F, H = F.derivatives(x)
+    value_F, grad_F = jax.value_and_grad(F)(x)
     f0, g = lin @ x + value_F, lin + grad_F
-    lam, Q = jnp.linalg.eigh(H)
+    lam, Q = jnp.linalg.eigh(jax.hessian(F)(x))
     lam = jnp.maximum(lam, jnp.finfo(dtype).tiny + slack * jnp.max(jnp.abs(lam)))
     # Damping factors relative to the largest eigenvalue: 0 (Newton), then 1e-6 * 4^j.
     levels = jnp.arange(options.damping_levels - 1, dtype=dtype)
@@ -151,7 +149,7 @@ def _until_converged(step, lin, x, done, most):
     return x, done
 
 
-def refine(F: Potential, lin, x, options: SolverOptions):
+def refine(F, lin, x, options: SolverOptions):
     """From x (k,): damped Newton steps, then safeguarded ones, until converged: x (k,)."""
     x, done = _until_converged(
         _damped(F, options), lin, x, jnp.asarray(False), options.newton_steps
@@ -160,7 +158,7 @@ def refine(F: Potential, lin, x, options: SolverOptions):
     return x
 
 
-def solve_rows(F: Potential, lin, anchors: Anchors, options: SolverOptions):
+def solve_rows(F, lin, anchors: Anchors, options: SolverOptions):
     """The minimisers x (N, k) for lin (N, k).
 
     Every row starts from the anchors and takes STEPS_FOR_ALL damped Newton

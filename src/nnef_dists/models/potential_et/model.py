@@ -40,7 +40,7 @@ import numpy as np
 from flax import nnx
 
 from nnef_dists.models.base import ETModel
-from nnef_dists.models.potential_et import icnn, inverse
+from nnef_dists.models.potential_et import inverse
 from nnef_dists.models.registry import register_model
 
 #: Fixed multipliers g of the raw parameters behind W_z = (g V)^2 and M, each divided
@@ -176,27 +176,6 @@ class PotentialET(ETModel):
             z = jax.nn.softplus(z @ W_z + gain * layer(x))
         return value + jnp.square(self.output_raw[0].get_value()) @ z
 
-    def derivatives(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """grad F (k,) and hess F (k, k) at x (k,), in closed form (``icnn.derivatives``)."""
-        M = QUADRATIC_GAIN * self.quadratic.get_value()
-        c = self.options.strong_convexity
-        grad = M @ (M.T @ x) + c * x + self.linear.get_value()
-        hess = M @ M.T + c * jnp.eye(self.eta_dim, dtype=x.dtype)
-        if not self.input_layers:
-            return grad, hess
-        grad_G, hess_G = icnn.derivatives(self._icnn(), x)
-        return grad + grad_G, hess + hess_G
-
-    def _icnn(self) -> icnn.Weights:
-        """The ICNN's effective weights: gains applied, W_z and a squared."""
-        gain = self.options.input_gain
-        return icnn.Weights(
-            [gain * layer.kernel.get_value() for layer in self.input_layers],
-            [gain * layer.bias.get_value() for layer in self.input_layers],
-            [jnp.square(HIDDEN_GAIN * raw.get_value()) for raw in self.hidden_raw],
-            jnp.square(self.output_raw[0].get_value()),
-        )
-
     def _scaled(self, eta: jax.Array) -> jax.Array:
         return self.norm.congruent_scale * (eta - self.norm.eta.mean)
 
@@ -264,18 +243,17 @@ class PotentialET(ETModel):
         o = self.options
         return inverse.SolverOptions(o.newton_steps, o.rescue_steps, o.newton_tol, o.damping_levels)
 
-    def _frozen_potential(self) -> inverse.Potential:
-        """F and its derivatives with the parameters through stop_gradient."""
+    def _frozen_potential(self):
+        """F with the parameters through stop_gradient."""
         graphdef, state = nnx.split(self)
-        frozen = nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state))
-        return inverse.Potential(frozen.potential, frozen.derivatives)
+        return nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, state)).potential
 
     def _lin(self, mu: jax.Array) -> jax.Array:
         """A(eta) - mu . eta = lin . x + F(x) + const: lin = (mu_mean - mu) / w (k,)."""
         norm = self.norm
         return jax.lax.stop_gradient((norm.mu.mean - mu) / norm.congruent_scale)
 
-    def _anchors(self, F: inverse.Potential, anchors: jax.Array | None = None) -> inverse.Anchors:
+    def _anchors(self, F, anchors: jax.Array | None = None) -> inverse.Anchors:
         """inverse.Anchors of the frozen potential F at anchors (M, k) (default: the cloud)."""
         norm = self.norm
         if anchors is None:
@@ -288,6 +266,6 @@ class PotentialET(ETModel):
         """eta after one Newton step from x outside stop_gradient: implicit-function derivatives."""
         norm = self.norm
         w = norm.congruent_scale
-        grad_F, H = self.derivatives(x)
+        grad_F, H = inverse.gradient_and_hessian(self.potential, x)
         x = x - jnp.linalg.solve(H, (norm.mu.mean - mu) / w + grad_F)
         return norm.eta.mean + x / w
