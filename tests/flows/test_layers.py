@@ -53,6 +53,21 @@ def test_log_prob_is_normal_pullback(kind, options):
         np.testing.assert_allclose(log_p, expected, atol=1e-8)
 
 
+@pytest.mark.parametrize(("kind", "options"), FLOW_CASES, ids=FLOW_IDS)
+def test_draws_with_a_context_per_row_equal_those_with_a_context_per_draw(kind, options):
+    """The inverse's first autoregressive pass runs once per context row when the context
+    is (M, 1, C) (made.autoregressive_inverse): the same draws as with the context
+    broadcast to every draw, (M, n, C), to float32 round-off."""
+    flow = make_flow(kind, DIM, CONTEXT, **options)
+    _, c = _points(n=3, seed=4)
+    c = jnp.asarray(c, jnp.float32)[:, None, :]
+    key = jax.random.key(7)
+    per_row = flow.sample(key, (3, 5), c)
+    per_draw = flow.sample(key, (3, 5), jnp.broadcast_to(c, (3, 5, CONTEXT)))
+    assert per_row.shape == (3, 5, DIM)
+    np.testing.assert_allclose(per_row, per_draw, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 1, 0, 2]])
 def test_made_is_autoregressive_in_its_order(order):
     """d out[i] / d x_j is non-zero exactly when x_j comes before x_i in the order."""

@@ -47,7 +47,8 @@ def test_polish_steps_from_the_model_unless_given(name):
     assert resolve(config(model=name), split(1000)).polish_steps == (
         1500 if name == "potential_et" else 0
     )
-    assert resolve(config(model=name, polish_steps=7), split(1000)).polish_steps == 7
+    for given in (0, 7):  # 0 turns the polish off, also for potential_et
+        assert resolve(config(model=name, polish_steps=given), split(1000)).polish_steps == given
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)

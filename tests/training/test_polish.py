@@ -3,8 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
+from nnef_dists.training import polish as polish_module
 from nnef_dists.training.polish import polish
 
 
@@ -61,6 +63,29 @@ def test_stops_at_a_loss_that_is_not_finite_and_keeps_the_best():
         jax.tree.leaves(nnx.state(module, nnx.Param)), jax.tree.leaves(start), strict=True
     ):
         np.testing.assert_array_equal(got, want)
+
+
+def test_keeps_the_least_validation_loss_when_it_falls_then_rises(monkeypatch):
+    """One parameter w (a 1 x 1 linear map without bias at x = 1) walks from 0 towards
+    the training optimum w = 2 of (w - 2)^4, passing the validation optimum w = 1 of
+    (w - 1)^2: its validation loss falls, then rises. With a check after every
+    iteration, the module ends at the iterate of least validation loss, neither the
+    start nor the last."""
+    monkeypatch.setattr(polish_module, "CHECK_EVERY", 1)
+    ones = np.ones((4, 1), np.float32)
+
+    def loss(model, rows, _key):
+        target, power = rows
+        return jnp.mean(jnp.abs(model(ones) - target) ** power)
+
+    module = nnx.Linear(1, 1, use_bias=False, rngs=nnx.Rngs(0))
+    module.kernel.set_value(jnp.zeros((1, 1)))
+    train, val = (2 * ones, 4 * ones), (ones, 2 * ones)
+    losses = polish(module, loss, train, val, 12, progress=False)
+    best = int(np.argmin(losses))
+    assert 0 < best < len(losses) - 1, losses  # a dip: the case this test is for
+    w = float(module.kernel.get_value()[0, 0])
+    assert (w - 1) ** 2 == pytest.approx(losses[best], rel=1e-6)
 
 
 def test_no_steps_changes_nothing():

@@ -58,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--polish-steps",
         type=int,
-        help="full-batch L-BFGS iterations after the epochs, the best on validation kept "
-        "(default: the model's, 1500 for potential_et, else 0)",
+        help="full-batch L-BFGS iterations after the epochs (rounded up to a multiple of "
+        "100), the best on validation kept (default: the model's, 1500 for potential_et, "
+        "else 0)",
     )
     parser.add_argument(
         "--num-devices",

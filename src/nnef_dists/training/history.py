@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nnef_dists.models.directory import HISTORY_FILE, write_json
 from nnef_dists.training import plots
+from nnef_dists.training.polish import CHECK_EVERY
 
 
 @dataclass
@@ -33,6 +34,11 @@ class History:
     def best_val(self) -> float:
         """The best validation loss of the epochs."""
         return self.val[self.best_epoch]
+
+    @property
+    def polish_iterations(self) -> int:
+        """The L-BFGS iterations of the polish that ran (a multiple of CHECK_EVERY)."""
+        return (len(self.polish_val) - 1) * CHECK_EVERY if self.polish_val else 0
 
     @property
     def kept_val(self) -> float:

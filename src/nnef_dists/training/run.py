@@ -81,7 +81,7 @@ def train_and_save(
     saved.unlink(missing_ok=True)
     left_out = f" ({excluded} flagged eta left out)" if excluded else ""
     polished = (
-        f", {config.polish_steps} L-BFGS iterations: {history.kept_val:.4g}"
+        f", {history.polish_iterations} L-BFGS iterations: {history.kept_val:.4g}"
         if history.polish_val
         else ""
     )

@@ -8,6 +8,7 @@ rest (optimiser, schedule, minibatches, devices, early stopping), and
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax.numpy as jnp
@@ -61,7 +62,7 @@ def fit(
         loss,
         train,
         val,
-        config,
+        dataclasses.replace(config, polish_steps=None),  # the loop's checkpoint ignores it
         progress=progress,
         desc=f"train {config.model}",
         checkpoint_path=checkpoint_path,
