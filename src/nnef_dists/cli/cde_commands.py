@@ -65,14 +65,13 @@ def train(args) -> None:
     est.save(args.out, force=args.force)
     saved.unlink(missing_ok=True)
     if not args.quiet:
+        loss = "NLL" if args.objective == "nll" else "Sinkhorn divergence"
         tried = est.fit_settings.get("feature_noise_search")
         if tried:
-            nll = ", ".join(f"{noise:g}: {value:.4f}" for noise, value in tried.items())
-            loss = "NLL" if args.objective == "nll" else "Sinkhorn divergence"
-            print(f"feature noise {est.feature_noise:g}, of validation {loss} {nll}")
+            values = ", ".join(f"{noise:g}: {value:.4f}" for noise, value in tried.items())
+            print(f"feature noise {est.feature_noise:g}, of validation {loss} {values}")
         print(
-            f"{est.config.flow}: {history.epochs} epochs, best validation "
-            f"{'NLL' if args.objective == 'nll' else 'Sinkhorn divergence'} "
+            f"{est.config.flow}: {history.epochs} epochs, best validation {loss} "
             f"{history.best_val:.4f} at epoch {history.best_epoch + 1}; saved to {args.out}"
         )
 

@@ -47,11 +47,12 @@ def polish(
     if steps <= 0:
         return val_losses
     opt = optax.lbfgs()
-    train_objective = lambda p: objective(p, train_rows)  # noqa: E731
-    value_and_grad = optax.value_and_grad_from_state(train_objective)
 
     @jax.jit
-    def iterate(params, state):
+    def iterate(params, state, rows):  # rows an argument: not constants of the program
+        train_objective = lambda p: objective(p, rows)  # noqa: E731
+        value_and_grad = optax.value_and_grad_from_state(train_objective)
+
         def step(carry, _):
             params, state = carry
             value, grad = value_and_grad(params, state=state)
@@ -66,13 +67,14 @@ def polish(
     state = opt.init(params)
     bar = tqdm(range(-(-steps // CHECK_EVERY)), desc=desc, disable=not progress)
     for _ in bar:
-        params, state, train_loss = iterate(params, state)
+        params, state, train_loss = iterate(params, state, train_rows)
+        train_loss = float(train_loss)
         val_losses.append(float(validate(params, val_rows)))
-        if not (np.isfinite(float(train_loss)) and np.isfinite(val_losses[-1])):
+        if not (np.isfinite(train_loss) and np.isfinite(val_losses[-1])):
             break
         if val_losses[-1] < min(val_losses[:-1]):
             best = params
-        bar.set_postfix(train=f"{float(train_loss):.4g}", val=f"{val_losses[-1]:.4g}")
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_losses[-1]:.4g}")
     bar.close()
     nnx.update(module, jax.tree.map(jnp.asarray, best))
     return val_losses
