@@ -1,8 +1,11 @@
 """The ``nnef`` entry point: its commands, its one error boundary, its aliases."""
 
 import importlib
+import os
+import signal
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 
 import pytest
@@ -81,3 +84,33 @@ def test_python_m_forms_run_the_same_command(module, usage):
         [sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and done.stdout.startswith(usage)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_wrapped_by_a_library_is_still_one_line_and_status_130(
+    signum, capsys, monkeypatch
+):
+    """A signal that lands in a compiled library's Python callback comes back wrapped
+    (JAX's compiler hands it on as RuntimeError): still an interrupt, not a traceback."""
+
+    def interrupted_in_a_callback(args):
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the handler raises here, as it would inside the callback
+        except KeyboardInterrupt as err:
+            raise RuntimeError("Exception raised in callback") from err
+
+    generate = importlib.import_module("nnef_dists.cli.generate")
+    monkeypatch.setattr(generate, "run", interrupted_in_a_callback)
+    assert cli.main(["generate", "--config", "c.yaml"]) == 130
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "rerun the same command to continue" in lines[0]
+
+
+def test_an_error_without_an_interrupt_is_not_hidden(monkeypatch):
+    def fails(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(importlib.import_module("nnef_dists.cli.generate"), "run", fails)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["generate", "--config", "c.yaml"])

@@ -8,7 +8,9 @@ Each command module of this package exposes ``add_arguments(parser)`` and
 ``run(args)`` (returning an exit status, or None for 0), and may expose
 ``interrupted(args)``: a line saying what was kept and how to continue. Any
 ``NnefError`` prints one line ``error: ...`` and exits with status 2;
-Ctrl-C or SIGTERM prints one line and exits with status 130.
+Ctrl-C or SIGTERM prints one line and exits with status 130, also when the
+interrupt reached Python inside a compiled library's callback, which hands it
+on wrapped in another exception (JAX's compiler: ``RuntimeError``).
 """
 
 from __future__ import annotations
@@ -66,25 +68,39 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    received = threading.Event()
+
+    def interrupt(signum, frame):
+        received.set()
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in INTERRUPTS} if main_thread else {}
     try:
         status = args.module.run(args)
     except NnefError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception:
+        if not received.is_set():
+            raise
+        return _interrupted(args)
     except KeyboardInterrupt:
-        kept = getattr(args.module, "interrupted", lambda _: "nothing was written")(args)
-        print(f"interrupted: {kept}", file=sys.stderr)
-        return 130
+        return _interrupted(args)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0 if status is None else status
 
 
-def _interrupt(signum, frame):
-    """SIGTERM: stop as Ctrl-C does (what was kept is said, exit status 130)."""
-    raise KeyboardInterrupt
+#: The signals that stop a command as Ctrl-C does: what was kept is said, exit status 130.
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _interrupted(args) -> int:
+    """Print the one line of an interrupted command; returns its exit status, 130."""
+    kept = getattr(args.module, "interrupted", lambda _: "nothing was written")(args)
+    print(f"interrupted: {kept}", file=sys.stderr)
+    return 130
 
 
 def alias(*command: str):
