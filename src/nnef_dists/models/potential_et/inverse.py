@@ -25,6 +25,7 @@ the others: under vmap a while loop runs every row until the slowest is done.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -44,7 +45,7 @@ SLOW_SHARE = 8
 class SolverOptions(NamedTuple):
     """newton_steps, rescue_steps: most damped, then safeguarded, iterations of
     ``refine``; newton_tol: converged once a step is at most
-    newton_tol * (1 + max|x|); damping_levels: candidates per safeguarded
+    newton_tol * (1 + max|x|) (``_converged``); damping_levels: candidates per safeguarded
     iteration."""
 
     newton_steps: int
@@ -85,6 +86,27 @@ class Anchors(NamedTuple):
         return self.x[j] - jnp.einsum("nij,nj->ni", self.P[j], lin + self.grad_F[j])
 
 
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def at_minimiser(gradient, params, x):
+    """x (k,) as a function of params: the minimiser of a strongly convex f(x; params),
+    found by iterations that saw params through stop_gradient.
+
+    gradient(params, x) = grad_x f (k,), zero at x. The value is x itself; the
+    derivatives are the implicit function theorem's, dx = -H^-1 (d gradient / d params)
+    dparams with H = hess_x f, the derivatives of a Newton step from x, which are
+    computed only when asked for.
+    """
+    return x
+
+
+@at_minimiser.defjvp
+def _at_minimiser_jvp(gradient, primals, tangents):
+    params, x = primals
+    _, d_gradient = jax.jvp(lambda p: gradient(p, x), (params,), (tangents[0],))
+    H = jax.jacfwd(gradient, argnums=1)(params, x)
+    return x, -jnp.linalg.solve(H, d_gradient)
+
+
 def gradient_and_hessian(F, x):
     """grad F (k,) and hess F (k, k) at x, the gradient computed once (forward over reverse)."""
     grad = jax.grad(F)
@@ -93,6 +115,9 @@ def gradient_and_hessian(F, x):
 
 
 def _converged(x, step, tol):
+    """A full step of at most tol * (1 + max|x|), tol no coarser than sqrt(eps) of x's
+    dtype: the error left after it, of the order of the step's square, is round-off."""
+    tol = min(tol, float(jnp.finfo(x.dtype).eps) ** 0.5)
     return jnp.max(jnp.abs(step)) <= tol * (1.0 + jnp.max(jnp.abs(x)))
 
 

@@ -68,8 +68,9 @@ class PotentialOptions:
         ``damping_levels`` - 1 Levenberg-Marquardt steps at once and takes
         the least damped one that satisfies the Armijo condition.
       newton_tol: converged once a full Newton step in x is at most
-        newton_tol * (1 + max|x|) (the error left is of the order of its
-        square; a final Newton step follows).
+        newton_tol * (1 + max|x|), the tolerance never above sqrt(eps) of
+        the dtype: the error left, of the order of the step's square, is
+        then round-off.
       damping_levels: candidate steps per rescue iteration: the Newton step
         and n - 1 Levenberg-Marquardt steps -(H + lam I)^-1 grad with lam
         from 1e-6 max eig(H) up by factors of 4 (the last ones are short
@@ -94,7 +95,7 @@ class PotentialOptions:
 
     newton_steps: int = 16
     rescue_steps: int = 30
-    newton_tol: float = 1e-3
+    newton_tol: float = 1e-4
     damping_levels: int = 24
     anchors: int = 512
     strong_convexity: float = 1e-3
@@ -207,7 +208,7 @@ class PotentialET(ETModel):
 
         def solve(mu):
             x = inverse.solve_rows(F, jax.vmap(self._lin)(mu), starts, self._solver_options)
-            return jax.vmap(self._polished)(mu, x)
+            return jax.vmap(self._at_solution)(mu, x)
 
         return solve
 
@@ -218,11 +219,12 @@ class PotentialET(ETModel):
         scaled) on f(x) = lin . x + F(x), lin = (mu_mean - mu) / w, from the
         best of the default anchors (``models/potential_et/inverse.py``; a
         LoadedModel starts from the training eta, ``inverse``). The
-        iterations see the parameters and mu through stop_gradient; a final
-        full Newton step is differentiable, which gives the implicit-function
-        derivatives (d eta / d mu = cov_TT^-1, and likewise for the
-        parameters) at the solution, so the method works under jax.grad, jit
-        and vmap (under vmap the anchors are prepared once for the batch).
+        iterations see the parameters and mu through stop_gradient; their
+        solution carries the implicit-function derivatives (d eta / d mu =
+        cov_TT^-1, and likewise for the parameters; ``inverse.at_minimiser``,
+        a Hessian computed only when differentiated), so the method works
+        under jax.grad, jit and vmap (under vmap the anchors are prepared
+        once for the batch).
 
         Accuracy: the iterations reach the minimiser to round-off (with the
         model and mu in float64 the round trip eta -> mu_T -> eta_from_mu is
@@ -236,7 +238,7 @@ class PotentialET(ETModel):
         """
         F, lin = self._frozen_potential(), self._lin(mu)
         x = inverse.refine(F, lin, self._anchors(F).start(lin[None])[0], self._solver_options)
-        return self._polished(mu, x)
+        return self._at_solution(mu, x)
 
     @property
     def _solver_options(self) -> inverse.SolverOptions:
@@ -262,10 +264,14 @@ class PotentialET(ETModel):
         x = jax.lax.stop_gradient(jax.vmap(self._scaled)(jnp.asarray(anchors)))
         return inverse.Anchors.at(F, x)
 
-    def _polished(self, mu: jax.Array, x: jax.Array) -> jax.Array:
-        """eta after one Newton step from x outside stop_gradient: implicit-function derivatives."""
-        norm = self.norm
-        w = norm.congruent_scale
-        grad_F, H = inverse.gradient_and_hessian(self.potential, x)
-        x = x - jnp.linalg.solve(H, (norm.mu.mean - mu) / w + grad_F)
-        return norm.eta.mean + x / w
+    def _at_solution(self, mu: jax.Array, x: jax.Array) -> jax.Array:
+        """eta (k,) at the solver's minimiser x (k,) for mu, with implicit-function derivatives."""
+        graphdef, state = nnx.split(self)
+
+        def gradient(params, x):  # d/dx [A(eta) - mu . eta] in the scaled coordinates
+            module, mu = nnx.merge(graphdef, params[0]), params[1]
+            norm = module.norm
+            return (norm.mu.mean - mu) / norm.congruent_scale + jax.grad(module.potential)(x)
+
+        x = inverse.at_minimiser(gradient, (state, mu), x)
+        return self.norm.eta.mean + x / self.norm.congruent_scale
