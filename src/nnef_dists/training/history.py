@@ -46,20 +46,22 @@ class History:
         return min(self.polish_val, default=self.best_val)
 
     def to_dict(self) -> dict:
+        """The run for history.json; ``polish_val_loss`` only where a polish ran."""
+        polished = {"polish_val_loss": self.polish_val} if self.polish_val else {}
         return {
             "train_loss": self.train,
             "val_loss": self.val,
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs,
             "seconds": self.seconds,
-            "polish_val_loss": self.polish_val,
-        }
+        } | polished
 
     def summary(self) -> dict:
-        """The run in a few numbers, for metrics.json."""
+        """The run in a few numbers, for metrics.json; ``kept_val_loss`` where a polish ran."""
         per_epoch = {"train_loss", "val_loss"}
         run = {k: v for k, v in self.to_dict().items() if k not in per_epoch}
-        return run | {"best_val_loss": self.best_val, "kept_val_loss": self.kept_val}
+        kept = {"kept_val_loss": self.kept_val} if self.polish_val else {}
+        return run | {"best_val_loss": self.best_val} | kept
 
     def save(self, folder, title: str = "") -> None:
         """history.json and learning_curve.png in a model directory."""
