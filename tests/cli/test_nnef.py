@@ -114,3 +114,24 @@ def test_an_error_without_an_interrupt_is_not_hidden(monkeypatch):
     monkeypatch.setattr(importlib.import_module("nnef_dists.cli.generate"), "run", fails)
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main(["generate", "--config", "c.yaml"])
+
+
+def test_signal_handlers_are_restored_and_an_ignored_sigint_stays_ignored(monkeypatch):
+    """After a command, SIGINT and SIGTERM have the handlers they had before; a SIGINT
+    ignored by the caller (a shell's background job) is neither caught nor restored."""
+    monkeypatch.setattr(importlib.import_module("nnef_dists.cli.cavi"), "run", lambda a: 0)
+    before = {s: signal.getsignal(s) for s in cli.INTERRUPTS}
+    assert cli.main(["cavi", "--config", "x.yaml"]) == 0
+    assert {s: signal.getsignal(s) for s in cli.INTERRUPTS} == before
+    seen = []
+    monkeypatch.setattr(
+        importlib.import_module("nnef_dists.cli.cavi"),
+        "run",
+        lambda a: seen.append(signal.getsignal(signal.SIGINT)),
+    )
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert cli.main(["cavi", "--config", "x.yaml"]) == 0
+        assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

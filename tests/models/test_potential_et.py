@@ -202,6 +202,40 @@ def test_eta_from_mu_derivatives_are_implicit(model):
     assert float(jnp.abs(grads["quadratic"].get_value()).max()) > 0
 
 
+def test_eta_from_mu_parameter_derivatives_match_finite_differences_in_float64(model):
+    """Against central differences (step 1e-6) of w . eta_from_mu(mu) along a random
+    direction of every parameter, all in float64, mu fixed: the implicit-function
+    derivative in the parameters (``inverse.at_minimiser``) to 1e-6 relative.
+
+    The solver reaches round-off in float64, so the differences see the exact
+    minimiser; truncation h^2 ~ 1e-12 and round-off eps / h ~ 1e-10 are far below.
+    """
+    with jax.enable_x64(True):
+        m64 = nnx.clone(model)
+        nnx.update(m64, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), nnx.state(m64)))
+        graphdef, params, rest = nnx.split(m64, nnx.Param, ...)
+        eta = NORM.eta.mean + NORM.eta.scale * jnp.array([1.0, -0.5, 2.0])
+        mu = m64.mu_T(jnp.asarray(eta, jnp.float64))
+        w = jnp.array([0.3, -1.2, 0.7], jnp.float64)
+        leaves, treedef = jax.tree.flatten(params)
+        keys = jax.random.split(jax.random.key(5), len(leaves))
+        steps = [jax.random.normal(k, p.shape, p.dtype) for k, p in zip(keys, leaves, strict=True)]
+        direction = jax.tree.unflatten(treedef, steps)
+        h = 1e-6
+
+        @jax.jit
+        def derivatives(p):
+            value = lambda p: w @ nnx.merge(graphdef, p, rest).eta_from_mu(mu)  # noqa: E731
+            moved = lambda t: jax.tree.map(lambda a, d: a + t * d, p, direction)  # noqa: E731
+            pairs = zip(jax.tree.leaves(jax.grad(value)(p)), steps, strict=True)
+            analytic = sum(jnp.vdot(g, d) for g, d in pairs)
+            return analytic, (value(moved(h)) - value(moved(-h))) / (2 * h)
+
+        analytic, finite = derivatives(params)
+        assert abs(float(finite)) > 1e-3  # the direction moves eta
+        np.testing.assert_allclose(float(analytic), float(finite), rtol=1e-6)
+
+
 def test_log_partition_is_convex_along_random_lines(model):
     """Against the midpoint inequality A((a+b)/2) <= (A(a) + A(b)) / 2, indeed with the
     strong-convexity margin c/8 |x_a - x_b|^2, less float32 round-off of the A values.

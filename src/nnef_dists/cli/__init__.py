@@ -74,7 +74,9 @@ def main(argv=None) -> int:
         received.set()
         raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, interrupt) for s in INTERRUPTS} if main_thread else {}
+    # Handlers only where Python set one (a background job ignores SIGINT: it still does).
+    caught = [s for s in INTERRUPTS if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    previous = {s: signal.signal(s, interrupt) for s in caught} if main_thread else {}
     try:
         status = args.module.run(args)
     except NnefError as err:

@@ -94,7 +94,8 @@ def at_minimiser(gradient, params, x):
     gradient(params, x) = grad_x f (k,), zero at x. The value is x itself; the
     derivatives are the implicit function theorem's, dx = -H^-1 (d gradient / d params)
     dparams with H = hess_x f, the derivatives of a Newton step from x, which are
-    computed only when asked for.
+    computed only when asked for. First derivatives only: the rule holds x fixed, so
+    derivatives of these derivatives (jax.hessian) miss the terms in dx / dparams.
     """
     return x
 
