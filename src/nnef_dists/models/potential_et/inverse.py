@@ -142,9 +142,10 @@ def safeguarded(F, lin, x, options: SolverOptions):
     objective = lambda x: lin @ x + F(x)
     dtype = lin.dtype
     slack = 16 * jnp.finfo(dtype).eps
-    value_F, grad_F = jax.value_and_grad(F)(x)
+    value_F = F(x)
+    grad_F, H = gradient_and_hessian(F, x)
     f0, g = lin @ x + value_F, lin + grad_F
-    lam, Q = jnp.linalg.eigh(jax.hessian(F)(x))
+    lam, Q = jnp.linalg.eigh(H)
     lam = jnp.maximum(lam, jnp.finfo(dtype).tiny + slack * jnp.max(jnp.abs(lam)))
     # Damping factors relative to the largest eigenvalue: 0 (Newton), then 1e-6 * 4^j.
     levels = jnp.arange(options.damping_levels - 1, dtype=dtype)
