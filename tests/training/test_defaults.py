@@ -52,6 +52,17 @@ def test_polish_steps_from_the_model_unless_given(name):
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
+def test_ema_decay_from_the_model_unless_given(name):
+    """potential_et validates a moving average of its parameters by default (0.99), the
+    others the parameters themselves; a config's value wins, 0 included."""
+    assert resolve(config(model=name), split(1000)).ema_decay == (
+        0.99 if name == "potential_et" else 0.0
+    )
+    for given in (0.0, 0.5):
+        assert resolve(config(model=name, ema_decay=given), split(1000)).ema_decay == given
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_the_model_defaults_fill_what_is_left_out(name):
     defaults = get_model(name).training_defaults
     resolved = resolve(config(model=name), split(1000))

@@ -104,8 +104,9 @@ class ETModel(nnx.Module):
       training_defaults: what the training fields ``loss`` (``exact_loss`` for
         exact targets), ``jacobian_weight`` and ``hidden_sizes`` become when a
         config leaves them out, and optionally ``steps``, the optimiser steps
-        the default epochs aim at, and ``polish_steps``, the full-batch L-BFGS
-        iterations after them (``training.defaults``; 0 when absent).
+        the default epochs aim at, ``polish_steps``, the full-batch L-BFGS
+        iterations after them, and ``ema_decay``, the moving average of the
+        epochs' parameters (``training.defaults``; 0 when absent).
       Options: the dataclass of the model's options.
     """
 

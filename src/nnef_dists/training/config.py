@@ -58,6 +58,10 @@ class TrainConfig(ModelSpec, LoopConfig):
     )
     # weight of the cov_TT term; None: the model's default
     jacobian_weight: float | None = checked(OPTIONAL_NON_NEGATIVE, default=None)
+    # moving average of the epochs' parameters (LoopConfig.ema_decay); None: the model's default
+    ema_decay: float | None = checked(
+        ((lambda v: v is None or 0 <= v < 1), "must be in [0, 1)"), default=None
+    )
     # full-batch L-BFGS iterations after the epochs (training.polish); None: the model's default
     polish_steps: int | None = checked(OPTIONAL_NON_NEGATIVE, default=None)
     # train on the eta the generator flagged too (chains that did not mix)
