@@ -213,6 +213,23 @@ def test_polish_steps_flag_is_recorded_with_its_validation_losses(gamma_file, tm
     assert float(loss) == pytest.approx(metrics["training"]["kept_val_loss"], rel=1e-5)
 
 
+def test_ema_decay_flag_is_recorded_and_checked(gamma_file, tmp_path, capsys):
+    """--ema-decay overrides the model's default (0.99 for potential_et) and is stored;
+    a value outside [0, 1) is refused naming the field, before anything is written."""
+    argv = ["--data", str(gamma_file), "--epochs", "2", "--hidden-sizes", "8", "--quiet"]
+    default, given = tmp_path / "default", tmp_path / "given"
+    assert alias("train", "--model", "potential_et")(argv + ["--output-dir", str(default)]) == 0
+    assert load_model(default).record["training"]["ema_decay"] == 0.99
+    argv += ["--ema-decay", "0.5", "--output-dir", str(given)]
+    assert alias("train", "--model", "potential_et")(argv) == 0
+    assert load_model(given).record["training"]["ema_decay"] == 0.5
+    bad = tmp_path / "bad"
+    argv[-3:] = ["1.0", "--output-dir", str(bad)]
+    assert alias("train", "--model", "mlp_et")(argv) == 2
+    assert "ema_decay: must be in [0, 1)" in capsys.readouterr().err
+    assert not bad.exists()
+
+
 def test_evaluate_command_writes_metrics(gamma_file, tmp_path, capsys):
     out = tmp_path / "m"
     assert (

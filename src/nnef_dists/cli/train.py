@@ -37,6 +37,7 @@ OVERRIDES = (
     "jacobian_weight",
     "patience",
     "polish_steps",
+    "ema_decay",
     "num_devices",
     "include_flagged",
 )
@@ -61,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="full-batch L-BFGS iterations after the epochs (rounded up to a multiple of "
         "100), the best on validation kept (default: the model's, 1500 for potential_et, "
         "else 0)",
+    )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        help="d: validate and keep the moving average a <- d a + (1 - d) params of the "
+        "epochs' parameters (default: the model's, 0.99 for potential_et, else 0)",
     )
     parser.add_argument(
         "--num-devices",
