@@ -5,7 +5,13 @@ import pytest
 
 from nnef_dists.models import BUILTIN_MODELS, get_model
 from nnef_dists.training import parse_train_config
-from nnef_dists.training.defaults import MAX_EPOCHS, MIN_EPOCHS, TARGET_STEPS, resolve
+from nnef_dists.training.defaults import (
+    MAX_EPOCHS,
+    MIN_EPOCHS,
+    TARGET_STEPS,
+    moving_average_decay,
+    resolve,
+)
 
 
 def split(n, exact=False):
@@ -53,9 +59,10 @@ def test_polish_steps_from_the_model_unless_given(name):
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_ema_decay_from_the_model_unless_given(name):
-    """potential_et validates a moving average of its parameters by default (0.99), the
-    others the parameters themselves; a config's value wins, 0 included."""
-    assert resolve(config(model=name), split(1000)).ema_decay == (
+    """potential_et validates a moving average of its parameters by default (0.99 at its
+    default epochs), the others the parameters themselves; a config's value
+    wins, 0 included."""
+    assert resolve(config(model=name), split(1000)).ema_decay == pytest.approx(
         0.99 if name == "potential_et" else 0.0
     )
     for given in (0.0, 0.5):
@@ -83,3 +90,13 @@ def test_what_the_config_sets_is_kept():
     resolved = resolve(config(hidden_sizes=[8], **fields), split(1000, exact=True))
     assert (resolved.epochs, resolved.patience, resolved.loss) == (7, 3, "mse")
     assert resolved.jacobian_weight == 0.0 and resolved.hidden_sizes == (8,)
+
+
+def test_moving_average_spans_at_most_a_tenth_of_the_run():
+    """d = 1 - 1 / min(span, epochs / 10): a short run does not keep its first epochs."""
+    assert moving_average_decay(100, 1471) == pytest.approx(0.99)
+    assert moving_average_decay(100, 368) == pytest.approx(1 - 1 / 36.8)
+    assert moving_average_decay(100, 20) == pytest.approx(0.5)
+    assert moving_average_decay(100, 10) == 0.0 and moving_average_decay(0, 1471) == 0.0
+    epochs = resolve(config(model="potential_et", epochs=20), split(1000))
+    assert epochs.ema_decay == pytest.approx(0.5)

@@ -105,8 +105,9 @@ class ETModel(nnx.Module):
         exact targets), ``jacobian_weight`` and ``hidden_sizes`` become when a
         config leaves them out, and optionally ``steps``, the optimiser steps
         the default epochs aim at, ``polish_steps``, the full-batch L-BFGS
-        iterations after them, and ``ema_decay``, the moving average of the
-        epochs' parameters (``training.defaults``; 0 when absent).
+        iterations after them, and ``ema_epochs``, the span of the moving
+        average of the epochs' parameters that is validated and kept
+        (``training.defaults``; 0 when absent).
       Options: the dataclass of the model's options.
     """
 

@@ -29,13 +29,15 @@ training split is known:
 - polish_steps: full-batch L-BFGS iterations after the epochs
   (``training.polish``), the model's own ``training_defaults`` (0 when it
   has none): potential_et 1500, where Adam stalls;
-- ema_decay: the model's own (0 when it has none): potential_et 0.99, a
-  moving average of about the last 100 epochs' parameters is validated and
-  kept. Its validation loss (the 2-d normal's) swings with a few eta at a
-  corner of the box, and the average chooses steadily: 1.61 -> 1.15 x the
-  noise floor with seed 0, 0.85 -> 0.85 and 0.85 -> 0.86 with seeds 1 and 2,
-  gamma 0.38 -> 0.39, laplace_product 0.22 -> 0.21. geometric_flow_et (368
-  epochs) got worse with 0.99 (0.64 -> 1.38): the average lags a short run.
+- ema_decay: from the model's ``ema_epochs`` (none: 0), the span of a
+  moving average of the epochs' parameters that is validated and kept, at
+  most a tenth of the run (``moving_average_decay``): potential_et 100
+  epochs, d = 0.99 at the default epochs. Its validation loss (the 2-d
+  normal's) swings with a few eta at a corner of the box, and the average
+  chooses steadily: 1.61 -> 1.15 x the noise floor with seed 0, 0.85 ->
+  0.85 and 0.85 -> 0.86 with seeds 1 and 2, gamma 0.38 -> 0.39,
+  laplace_product 0.22 -> 0.21. geometric_flow_et (368 epochs) got worse
+  with 0.99 (0.64 -> 1.38): the average lags a short run.
 
 Every resolved value is stored with the model (config.yaml, ``training:``).
 """
@@ -52,6 +54,17 @@ from nnef_dists.training.config import TrainConfig
 
 TARGET_STEPS = 150_000
 MIN_EPOCHS, MAX_EPOCHS = 300, 3000
+
+
+def moving_average_decay(span: float, epochs: int) -> float:
+    """d = 1 - 1 / tau for an average over tau = min(span, epochs / 10) epochs; 0 for tau <= 1.
+
+    A tenth of the run at most, so that a short run (``--epochs 20``) does not keep
+    an average dominated by its first epochs: span 100 gives 0.99 at 1000 epochs
+    and more, 0.5 at 20, 0 at 10 and fewer.
+    """
+    tau = min(span, epochs / 10)
+    return 1.0 - 1.0 / tau if tau > 1 else 0.0
 
 
 def resolve(config: TrainConfig, train: dict) -> TrainConfig:
@@ -76,5 +89,9 @@ def resolve(config: TrainConfig, train: dict) -> TrainConfig:
         polish_steps=(
             defaults.get("polish_steps", 0) if config.polish_steps is None else config.polish_steps
         ),
-        ema_decay=defaults.get("ema_decay", 0.0) if config.ema_decay is None else config.ema_decay,
+        ema_decay=(
+            moving_average_decay(defaults.get("ema_epochs", 0), epochs)
+            if config.ema_decay is None
+            else config.ema_decay
+        ),
     )
