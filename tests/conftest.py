@@ -1,5 +1,7 @@
 """Shared fixtures: small data sets whose truth is known in closed form."""
 
+import signal
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,18 @@ def gamma_file(tmp_path_factory):
     }
     save_dataset(path, gamma_dataset(320, seed=1, ess=400.0), meta)
     return path
+
+
+@pytest.fixture
+def sigint_as_in_a_terminal():
+    """SIGINT raising KeyboardInterrupt, in the test and in the processes it starts.
+
+    Tests run as a background job (``make test &``) inherit an ignored SIGINT, which
+    ``nnef`` leaves ignored, as a background command should; a test of Ctrl-C needs
+    the foreground's handling. (A process started meanwhile gets SIGINT's default
+    action at exec, and Python installs KeyboardInterrupt over it.)
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+

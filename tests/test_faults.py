@@ -149,6 +149,7 @@ def work_kept(out):
         ("train", signal.SIGTERM, "rerun the same command with --resume"),
     ],
 )
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_ctrl_c_and_sigterm_are_one_line_and_status_130(
     tmp_path, gamma_file, command, signum, continues
 ):

@@ -87,6 +87,7 @@ def test_python_m_forms_run_the_same_command(module, usage):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_an_interrupt_wrapped_by_a_library_is_still_one_line_and_status_130(
     signum, capsys, monkeypatch
 ):
