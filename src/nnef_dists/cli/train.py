@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ema-decay",
         type=float,
         help="d: validate and keep the moving average a <- d a + (1 - d) params of the "
-        "epochs' parameters (default: the model's, 0.99 for potential_et's default "
-        "epochs, else 0)",
+        "epochs' parameters (default: the model's, for potential_et 0.99 in runs of 1000 "
+        "epochs or more, else 0)",
     )
     parser.add_argument(
         "--num-devices",

@@ -32,7 +32,7 @@ training split is known:
 - ema_decay: from the model's ``ema_epochs`` (none: 0), the span of a
   moving average of the epochs' parameters that is validated and kept, at
   most a tenth of the run (``moving_average_decay``): potential_et 100
-  epochs, d = 0.99 at the default epochs. Its validation loss (the 2-d
+  epochs, d = 0.99 at 1000 epochs or more. Its validation loss (the 2-d
   normal's) swings with a few eta at a corner of the box, and the average
   chooses steadily: 1.61 -> 1.15 x the noise floor with seed 0, 0.85 ->
   0.85 and 0.85 -> 0.86 with seeds 1 and 2, gamma 0.38 -> 0.39,
