@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 
 from nnef_dists.data import load_dataset
+from nnef_dists.data.partial import PartialResults
 from nnef_dists.flows.estimator import ConditionalDensityEstimator
 from nnef_dists.models import load_model
+from nnef_dists.training import checkpoint
 
 GENERATE = textwrap.dedent(
     """\
@@ -137,9 +139,9 @@ def test_killed_at_ten_moments(tmp_path, gamma_file, command):
 def work_kept(out):
     """True once a run writing ``out`` has kept some work: a finished batch of
     ``generate`` (beside the fingerprint in ``<out>.partial/``) or a training checkpoint."""
-    partial = out.with_name(out.name + ".partial")
+    partial = PartialResults(out, fingerprint="").folder
     batches = partial.is_dir() and any(f.name != "fingerprint.txt" for f in partial.iterdir())
-    return batches or out.with_name(f".{out.name}.checkpoint").exists()
+    return batches or checkpoint.beside(out).exists()
 
 
 @pytest.mark.parametrize(
