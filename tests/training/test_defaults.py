@@ -48,10 +48,10 @@ def test_a_model_may_aim_at_other_steps():
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_polish_steps_from_the_model_unless_given(name):
-    """potential_et polishes with L-BFGS by default (1500 iterations), the others do not;
+    """potential_et polishes with L-BFGS by default (4000 iterations), the others do not;
     a config's value wins."""
     assert resolve(config(model=name), split(1000)).polish_steps == (
-        1500 if name == "potential_et" else 0
+        4000 if name == "potential_et" else 0
     )
     for given in (0, 7):  # 0 turns the polish off, also for potential_et
         assert resolve(config(model=name, polish_steps=given), split(1000)).polish_steps == given

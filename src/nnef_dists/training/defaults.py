@@ -28,7 +28,7 @@ training split is known:
   layers (``ETModel.training_defaults``);
 - polish_steps: full-batch L-BFGS iterations after the epochs
   (``training.polish``), the model's own ``training_defaults`` (0 when it
-  has none): potential_et 1500, where Adam stalls;
+  has none): potential_et 4000, where Adam stalls;
 - ema_decay: from the model's ``ema_epochs`` (none: 0), the span of a
   moving average of the epochs' parameters that is validated and kept, at
   most a tenth of the run (``moving_average_decay``): potential_et 100
