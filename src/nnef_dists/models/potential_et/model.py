@@ -131,7 +131,7 @@ class PotentialET(ETModel):
         "hidden_sizes": (64, 64, 64),
         # Adam stalls on the ICNN; full-batch L-BFGS after it (training.polish): on 8192 HMC
         # eta of gamma, 0.86 -> 0.38 x the noise floor after 1500 iterations, 0.32 after 4000
-        # (the validation loss still falling at 2700; README: Default training settings)
+        # (validation loss least at iteration 2700; README: Default training settings)
         "polish_steps": 4000,
         # validate and keep the average of about the last 100 epochs (ema_decay 0.99): on the
         # 2-d normal, 1.61 -> 1.15 x the noise floor (seed 0; seeds 1, 2 unchanged;
