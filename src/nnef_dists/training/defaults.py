@@ -5,13 +5,14 @@
 ``polish_steps`` and ``ema_decay`` to be resolved here, when the size of the
 training split is known:
 
-- epochs: about TARGET_STEPS optimiser steps (epochs x minibatches; a model
-  may ask for others, ``steps`` in its ``training_defaults``), within
-  [MIN_EPOCHS, MAX_EPOCHS]: 1500 epochs for 6,554 training eta in minibatches
-  of 64. Measured on 8192 HMC eta of gamma: the error against the truth kept
+- epochs: about TARGET_STEPS optimiser steps (epochs x minibatches), within
+  [MIN_EPOCHS, MAX_EPOCHS]: 1471 epochs for 6,554 training eta in minibatches
+  of 64; a model may take a share of them (``epoch_share`` in its
+  ``training_defaults``: geometric_flow_et an eighth, 184 epochs there).
+  Measured on 8192 HMC eta of gamma: the error against the truth kept
   falling up to 1500 epochs (glu_et: 1.31, 0.74, 0.39 x the noise floor at
-  300, 600, 1500); a model takes 40 s to 2 min on 2 CPU cores, except
-  geometric_flow_et at k >= 4, 6.5 min (README: Default training settings);
+  300, 600, 1500); a model takes 30 s to 2 min on 2 CPU cores (README:
+  Default training settings);
 - patience: the whole run (the learning rate decays on a cosine to the end,
   where the best epochs come; the best parameters are kept anyway);
 - loss, jacobian_weight, hidden_sizes: the model's own ``training_defaults``,
@@ -73,8 +74,8 @@ def resolve(config: TrainConfig, train: dict) -> TrainConfig:
     n_train = len(train["eta"])
     exact = bool(np.all(np.isinf(train["ess"])))
     batches = max(n_train // min(config.batch_size, n_train), 1)
-    steps = defaults.get("steps", TARGET_STEPS)
-    epochs = config.epochs or min(max(math.ceil(steps / batches), MIN_EPOCHS), MAX_EPOCHS)
+    common = min(max(math.ceil(TARGET_STEPS / batches), MIN_EPOCHS), MAX_EPOCHS)
+    epochs = config.epochs or max(round(common * defaults.get("epoch_share", 1.0)), 1)
     return dataclasses.replace(
         config,
         epochs=epochs,
