@@ -41,9 +41,14 @@ def test_epochs_scale_with_the_data_within_bounds(n, epochs):
 
 
 def test_a_model_may_take_a_share_of_the_epochs():
-    """geometric_flow_et's ``epoch_share``: an eighth of the 1471 common epochs (6554 eta)."""
-    assert get_model("geometric_flow_et").training_defaults["epoch_share"] == 0.125
-    assert resolve(config(model="geometric_flow_et"), split(6554)).epochs == 184
+    """geometric_flow_et's ``epoch_share``, an eighth of the common epochs after their
+    clamp: 184 of 1471 (6554 eta), 38 of 300 (100,000 eta), 375 of 3000 (640 eta);
+    epochs given in the config win."""
+    geometric = config(model="geometric_flow_et")
+    assert resolve(geometric, split(6554)).epochs == 184
+    assert resolve(geometric, split(100_000)).epochs == 38
+    assert resolve(geometric, split(640)).epochs == 375
+    assert resolve(config(model="geometric_flow_et", epochs=7), split(6554)).epochs == 7
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)

@@ -7,8 +7,9 @@ training split is known:
 
 - epochs: about TARGET_STEPS optimiser steps (epochs x minibatches), within
   [MIN_EPOCHS, MAX_EPOCHS]: 1471 epochs for 6,554 training eta in minibatches
-  of 64; a model may take a share of them (``epoch_share`` in its
-  ``training_defaults``: geometric_flow_et an eighth, 184 epochs there).
+  of 64; a model may take a share of them, after that clamp (``epoch_share``
+  in its ``training_defaults``: geometric_flow_et an eighth, 184 epochs
+  there, 38 to 375 in all).
   Measured on 8192 HMC eta of gamma: the error against the truth kept
   falling up to 1500 epochs (glu_et: 1.31, 0.74, 0.39 x the noise floor at
   300, 600, 1500); a model takes 30 s to 2 min on 2 CPU cores (README:
@@ -29,7 +30,7 @@ training split is known:
   layers (``ETModel.training_defaults``);
 - polish_steps: full-batch L-BFGS iterations after the epochs
   (``training.polish``), the model's own ``training_defaults`` (0 when it
-  has none): potential_et 4000, where Adam stalls;
+  has none): potential_et 4000, where Adam stalls; geometric_flow_et 400;
 - ema_decay: from the model's ``ema_epochs`` (none: 0), the span of a
   moving average of the epochs' parameters that is validated and kept, at
   most a tenth of the run (``moving_average_decay``): potential_et 100
@@ -37,7 +38,7 @@ training split is known:
   normal's) swings with a few eta at a corner of the box, and the average
   chooses steadily: 1.61 -> 1.15 x the noise floor with seed 0, 0.85 ->
   0.85 and 0.85 -> 0.86 with seeds 1 and 2, gamma 0.38 -> 0.39,
-  laplace_product 0.22 -> 0.21. geometric_flow_et (368 epochs) got worse
+  laplace_product 0.22 -> 0.21. geometric_flow_et (then 368 epochs) got worse
   with 0.99 (0.64 -> 1.38): the average lags a short run.
 
 Every resolved value is stored with the model (config.yaml, ``training:``).

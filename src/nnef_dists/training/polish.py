@@ -3,7 +3,8 @@
 Adam on minibatches stalls where the loss surface is badly conditioned; an
 input-convex network (potential_et) is the model that suffers most (on 8192
 HMC eta of gamma at half its former Adam budget, 0.86 x the noise floor after
-Adam, 0.38 after 1500 L-BFGS iterations; README: Default training settings).
+Adam, 0.38 after 1500 L-BFGS iterations, 0.32 after 4000, its default; README:
+Default training settings).
 ``polish`` runs ``optax.lbfgs`` (zoom line search) on the loss of the whole
 training split, checks the validation loss every CHECK_EVERY iterations and
 keeps the best parameters seen, the starting ones included, so it never
