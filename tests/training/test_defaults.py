@@ -40,23 +40,18 @@ def test_epochs_scale_with_the_data_within_bounds(n, epochs):
         assert abs(epochs * (n // 64) - TARGET_STEPS) < n // 64
 
 
-def test_a_model_may_take_a_share_of_the_epochs():
-    """geometric_flow_et's ``epoch_share``, an eighth of the common epochs after their
-    clamp: 184 of 1471 (6554 eta), 38 of 300 (100,000 eta), 375 of 3000 (640 eta);
-    epochs given in the config win."""
-    geometric = config(model="geometric_flow_et")
-    assert resolve(geometric, split(6554)).epochs == 184
-    assert resolve(geometric, split(100_000)).epochs == 38
-    assert resolve(geometric, split(640)).epochs == 375
-    assert resolve(config(model="geometric_flow_et", epochs=7), split(6554)).epochs == 7
+def test_a_model_may_aim_at_other_steps():
+    """geometric_flow_et's own ``steps``: 37,500 in 102 minibatches (6554 training eta)."""
+    assert get_model("geometric_flow_et").training_defaults["steps"] != TARGET_STEPS
+    assert resolve(config(model="geometric_flow_et"), split(6554)).epochs == 368
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_polish_steps_from_the_model_unless_given(name):
-    """potential_et and geometric_flow_et polish with L-BFGS by default (4000 and 400
-    iterations), the others do not; a config's value wins."""
+    """potential_et polishes with L-BFGS by default (4000 iterations), the others do not;
+    a config's value wins."""
     assert resolve(config(model=name), split(1000)).polish_steps == (
-        {"potential_et": 4000, "geometric_flow_et": 400}.get(name, 0)
+        4000 if name == "potential_et" else 0
     )
     for given in (0, 7):  # 0 turns the polish off, also for potential_et
         assert resolve(config(model=name, polish_steps=given), split(1000)).polish_steps == given

@@ -103,9 +103,9 @@ class ETModel(nnx.Module):
       provides: the methods beyond mu_T that the model implements.
       training_defaults: what the training fields ``loss`` (``exact_loss`` for
         exact targets), ``jacobian_weight`` and ``hidden_sizes`` become when a
-        config leaves them out, and optionally ``epoch_share``, the share of
-        the common default epochs the model trains for, ``polish_steps``, the
-        full-batch L-BFGS iterations after them, and ``ema_epochs``, the span of the moving
+        config leaves them out, and optionally ``steps``, the optimiser steps
+        the default epochs aim at, ``polish_steps``, the full-batch L-BFGS
+        iterations after them, and ``ema_epochs``, the span of the moving
         average of the epochs' parameters that is validated and kept
         (``training.defaults``; 0 when absent).
       Options: the dataclass of the model's options.

@@ -5,12 +5,10 @@
 ``polish_steps`` and ``ema_decay`` to be resolved here, when the size of the
 training split is known:
 
-- epochs: about TARGET_STEPS optimiser steps (epochs x minibatches), within
-  [MIN_EPOCHS, MAX_EPOCHS]: 1471 epochs for 6,554 training eta in minibatches
-  of 64; a model may take a share of them, after that clamp (``epoch_share``
-  in its ``training_defaults``: geometric_flow_et an eighth, 184 epochs
-  there, 38 to 375 in all).
-  Measured on 8192 HMC eta of gamma: the error against the truth kept
+- epochs: about TARGET_STEPS optimiser steps (epochs x minibatches; a model
+  may ask for others, ``steps`` in its ``training_defaults``), within
+  [MIN_EPOCHS, MAX_EPOCHS]: 1500 epochs for 6,554 training eta in minibatches
+  of 64. Measured on 8192 HMC eta of gamma: the error against the truth kept
   falling up to 1500 epochs (glu_et: 1.31, 0.74, 0.39 x the noise floor at
   300, 600, 1500); a model takes 30 s to 2 min on 2 CPU cores (README:
   Default training settings);
@@ -30,7 +28,7 @@ training split is known:
   layers (``ETModel.training_defaults``);
 - polish_steps: full-batch L-BFGS iterations after the epochs
   (``training.polish``), the model's own ``training_defaults`` (0 when it
-  has none): potential_et 4000, where Adam stalls; geometric_flow_et 400;
+  has none): potential_et 4000, where Adam stalls;
 - ema_decay: from the model's ``ema_epochs`` (none: 0), the span of a
   moving average of the epochs' parameters that is validated and kept, at
   most a tenth of the run (``moving_average_decay``): potential_et 100
@@ -38,7 +36,7 @@ training split is known:
   normal's) swings with a few eta at a corner of the box, and the average
   chooses steadily: 1.61 -> 1.15 x the noise floor with seed 0, 0.85 ->
   0.85 and 0.85 -> 0.86 with seeds 1 and 2, gamma 0.38 -> 0.39,
-  laplace_product 0.22 -> 0.21. geometric_flow_et (then 368 epochs) got worse
+  laplace_product 0.22 -> 0.21. geometric_flow_et (368 epochs) got worse
   with 0.99 (0.64 -> 1.38): the average lags a short run.
 
 Every resolved value is stored with the model (config.yaml, ``training:``).
@@ -75,8 +73,8 @@ def resolve(config: TrainConfig, train: dict) -> TrainConfig:
     n_train = len(train["eta"])
     exact = bool(np.all(np.isinf(train["ess"])))
     batches = max(n_train // min(config.batch_size, n_train), 1)
-    common = min(max(math.ceil(TARGET_STEPS / batches), MIN_EPOCHS), MAX_EPOCHS)
-    epochs = config.epochs or max(round(common * defaults.get("epoch_share", 1.0)), 1)
+    steps = defaults.get("steps", TARGET_STEPS)
+    epochs = config.epochs or min(max(math.ceil(steps / batches), MIN_EPOCHS), MAX_EPOCHS)
     return dataclasses.replace(
         config,
         epochs=epochs,

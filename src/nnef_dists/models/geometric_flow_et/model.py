@@ -92,13 +92,11 @@ class GeometricFlowET(ETModel):
         "exact_loss": "whitened",
         "jacobian_weight": 1.0,
         "hidden_sizes": (64, 64),
-        # an eighth of the common epochs (each step evaluates Sigma at 9 points per eta), then
-        # 400 full-batch L-BFGS iterations (training.polish): on 8192 HMC eta of the 2-d normal
-        # (k = 5), 184 epochs and the polish 0.46 x the noise floor in 114 s, against 0.64 in
-        # 73 s for a quarter and no polish, 0.50 in 166 s for a quarter and 500 iterations,
-        # 0.89 in 314 s for all 1471 epochs (README: Default training settings)
-        "epoch_share": 0.125,
-        "polish_steps": 400,
+        # a quarter of training.defaults.TARGET_STEPS (each step evaluates Sigma at 9 points
+        # per eta): 368 epochs on 8192 eta, 74 s at k = 5 (multivariate_normal_tril d = 2,
+        # HMC: 0.57 x the noise floor) and 81 s at k = 4 (polynomial p = 4, quadrature:
+        # 7.3e-3), against 314 s (0.89 x) and 388 s (3.4e-3) at 1471 epochs
+        "steps": 37_500,
     }
     Options = GeometricFlowOptions
 
