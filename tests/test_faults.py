@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from nnef_dists.data import load_dataset
-from nnef_dists.data.partial import PartialResults
+from nnef_dists.data import partial as partial_results
 from nnef_dists.flows.estimator import ConditionalDensityEstimator
 from nnef_dists.models import load_model
 from nnef_dists.training import checkpoint
@@ -139,7 +139,7 @@ def test_killed_at_ten_moments(tmp_path, gamma_file, command):
 def work_kept(out):
     """True once a run writing ``out`` has kept some work: a finished batch of
     ``generate`` (beside the fingerprint in ``<out>.partial/``) or a training checkpoint."""
-    partial = PartialResults(out, fingerprint="").folder
+    partial = partial_results.beside(out)
     batches = partial.is_dir() and any(f.name != "fingerprint.txt" for f in partial.iterdir())
     return batches or checkpoint.beside(out).exists()
 

@@ -217,18 +217,18 @@ def test_ema_decay_flag_is_recorded_and_checked(gamma_file, tmp_path, capsys):
     """--ema-decay overrides the model's default and is stored (potential_et's default
     averages over a tenth of the run at most: 0.5 in 20 epochs); a value outside [0, 1)
     is refused naming the field, before anything is written."""
-    argv = ["--data", str(gamma_file), "--epochs", "20", "--hidden-sizes", "8", "--quiet"]
-    argv += ["--polish-steps", "0"]
-    default, given = tmp_path / "default", tmp_path / "given"
-    assert alias("train", "--model", "potential_et")(argv + ["--output-dir", str(default)]) == 0
+
+    def train(model, epochs, out, *flags):
+        argv = ["--data", str(gamma_file), "--epochs", str(epochs), "--hidden-sizes", "8"]
+        argv += ["--quiet", "--polish-steps", "0", "--output-dir", str(out), *flags]
+        return alias("train", "--model", model)(argv)
+
+    default, given, bad = tmp_path / "default", tmp_path / "given", tmp_path / "bad"
+    assert train("potential_et", 20, default) == 0
     assert load_model(default).record["training"]["ema_decay"] == pytest.approx(0.5)
-    argv[3] = "2"
-    argv += ["--ema-decay", "0.3", "--output-dir", str(given)]  # the default in 2 epochs: 0
-    assert alias("train", "--model", "potential_et")(argv) == 0
+    assert train("potential_et", 2, given, "--ema-decay", "0.3") == 0  # the default in 2: 0
     assert load_model(given).record["training"]["ema_decay"] == 0.3
-    bad = tmp_path / "bad"
-    argv[-3:] = ["1.0", "--output-dir", str(bad)]
-    assert alias("train", "--model", "mlp_et")(argv) == 2
+    assert train("mlp_et", 2, bad, "--ema-decay", "1.0") == 2
     assert "ema_decay: must be in [0, 1)" in capsys.readouterr().err
     assert not bad.exists()
 

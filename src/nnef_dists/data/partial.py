@@ -30,12 +30,17 @@ def fingerprint(config, eta: np.ndarray, batch_size: int) -> str:
     return hashlib.sha256(text.encode() + eta.tobytes()).hexdigest()
 
 
+def beside(output: Path) -> Path:
+    """The folder of this process's finished batches for ``output``: ``<output>.partial``."""
+    suffix = ".partial" if jax.process_count() == 1 else f".partial.{jax.process_index()}"
+    return output.with_name(output.name + suffix)
+
+
 class PartialResults:
     """The store of ``sampling.estimate.estimate_batches``: load(index), save(index, arrays)."""
 
     def __init__(self, output: Path, fingerprint: str):
-        suffix = ".partial" if jax.process_count() == 1 else f".partial.{jax.process_index()}"
-        self.folder = output.with_name(output.name + suffix)
+        self.folder = beside(output)
         self.fingerprint = fingerprint
         self.resumed_rows = 0  # eta of batches read back, finished by an earlier run
 
