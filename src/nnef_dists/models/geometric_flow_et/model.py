@@ -108,10 +108,9 @@ class GeometricFlowET(ETModel):
         self._t = tuple(float(t) for t in 0.5 * (nodes + 1.0))
         self._wq = tuple(float(v) for v in 0.5 * weights)
         rows, cols = np.tril_indices(k)
-        self._rows, self._cols = tuple(int(i) for i in rows), tuple(int(j) for j in cols)
-        self._diag = tuple(
-            int(i) for i, (r, c) in enumerate(zip(rows, cols, strict=True)) if r == c
-        )
+        # Position (row-major) of each network output in L, and which are diagonal.
+        self._flat = tuple(int(i) for i in rows * k + cols)
+        self._is_diag = tuple(bool(r == c) for r, c in zip(rows, cols, strict=True))
         self.layers = mlp_layers((k, *hidden_sizes, len(rows)), rngs)
         first = self.layers[0]
         first.kernel.set_value(first.kernel.get_value() / options.input_gain)
@@ -125,11 +124,21 @@ class GeometricFlowET(ETModel):
         h = self.options.input_gain * self.layers[0](self.norm.standardize_eta(eta))
         for layer in self.layers[1:]:
             h = layer(self._act(h))
-        diag = jnp.asarray(self._diag)
         # softplus(0 + log(e - 1)) = 1: a zero output gives the identity.
-        h = h.at[diag].set(jax.nn.softplus(h[diag] + np.log(np.expm1(1.0))))
+        h = jnp.where(np.asarray(self._is_diag), jax.nn.softplus(h + np.log(np.expm1(1.0))), h)
+        # Placed by a constant 0/1 matrix (k*k, n) rather than a scatter: a matrix product,
+        # and its transpose in the gradient, cost XLA on the CPU far less.
         k = self.eta_dim
-        return jnp.zeros((k, k), h.dtype).at[self._rows, self._cols].set(h)
+        place = np.zeros((k * k, len(self._flat)), np.float32)
+        place[self._flat, np.arange(len(self._flat))] = 1.0
+        return (jnp.asarray(place, h.dtype) @ h).reshape(k, k)
+
+    def cov_TT_times(self, eta: jax.Array, d: jax.Array) -> jax.Array:
+        """Sigma(eta) d = w * (L (L^T (w * d)) + eps w * d), Sigma not formed: (k,) -> (k,)."""
+        L = self.cholesky_factor(eta)
+        w = self.norm.congruent_scale
+        wd = w * d
+        return w * (L @ (L.T @ wd) + self.options.eps * wd)
 
     def cov_TT(self, eta: jax.Array) -> jax.Array:
         """Sigma(eta) = diag(w) (L L^T + eps I) diag(w): (k,) -> (k, k), symmetric PD."""
@@ -147,5 +156,5 @@ class GeometricFlowET(ETModel):
         t = jnp.asarray(self._t, d.dtype)
         q = jnp.asarray(self._wq, d.dtype)
         points = eta0[None, :] + t[:, None] * d[None, :]
-        sigma_d = jax.vmap(lambda p: self.cov_TT(p) @ d)(points)
+        sigma_d = jax.vmap(lambda p: self.cov_TT_times(p, d))(points)
         return self.mu0.get_value() + q @ sigma_d
