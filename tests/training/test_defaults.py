@@ -40,19 +40,26 @@ def test_epochs_scale_with_the_data_within_bounds(n, epochs):
         assert abs(epochs * (n // 64) - TARGET_STEPS) < n // 64
 
 
-def test_a_model_may_aim_at_other_steps():
-    """geometric_flow_et's own ``steps``: 37,500 in 102 minibatches (6554 training eta)."""
-    assert get_model("geometric_flow_et").training_defaults["steps"] != TARGET_STEPS
-    assert resolve(config(model="geometric_flow_et"), split(6554)).epochs == 368
+def test_a_model_may_take_a_share_of_the_epochs():
+    """geometric_flow_et's ``epoch_share``, after the common epochs' clamp: an eighth on
+    MCMC targets (184 of 1471 at 6554 eta, 38 of 300 at 100,000, 375 of 3000 at 640), half
+    on exact targets (736 of 1471); epochs given in the config win."""
+    geometric = config(model="geometric_flow_et")
+    assert resolve(geometric, split(6554)).epochs == 184
+    assert resolve(geometric, split(100_000)).epochs == 38
+    assert resolve(geometric, split(640)).epochs == 375
+    assert resolve(geometric, split(6554, exact=True)).epochs == 736
+    assert resolve(config(model="geometric_flow_et", epochs=7), split(6554)).epochs == 7
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_polish_steps_from_the_model_unless_given(name):
-    """potential_et polishes with L-BFGS by default (4000 iterations), the others do not;
-    a config's value wins."""
-    assert resolve(config(model=name), split(1000)).polish_steps == (
-        4000 if name == "potential_et" else 0
-    )
+    """potential_et polishes with L-BFGS by default (4000 iterations), geometric_flow_et on
+    MCMC targets only (400), the others do not; a config's value wins."""
+    expected = {"potential_et": 4000, "geometric_flow_et": 400}.get(name, 0)
+    assert resolve(config(model=name), split(1000)).polish_steps == expected
+    exact = {"potential_et": 4000}.get(name, 0)
+    assert resolve(config(model=name), split(1000, exact=True)).polish_steps == exact
     for given in (0, 7):  # 0 turns the polish off, also for potential_et
         assert resolve(config(model=name, polish_steps=given), split(1000)).polish_steps == given
 
@@ -79,7 +86,13 @@ def test_the_model_defaults_fill_what_is_left_out(name):
 
 
 @pytest.mark.parametrize(
-    ("name", "loss"), [("mlp_et", "mse"), ("potential_et", "whitened"), ("glow_et", "whitened")]
+    ("name", "loss"),
+    [
+        ("mlp_et", "mse"),
+        ("potential_et", "whitened"),
+        ("glow_et", "whitened"),
+        ("geometric_flow_et", "whitened"),
+    ],
 )
 def test_exact_targets_have_their_own_loss(name, loss):
     assert resolve(config(model=name), split(1000, exact=True)).loss == loss

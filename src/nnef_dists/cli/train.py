@@ -60,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--polish-steps",
         type=int,
         help="full-batch L-BFGS iterations after the epochs (rounded up to a multiple of "
-        "100), the best on validation kept (default: the model's, 4000 for potential_et, "
-        "else 0)",
+        "100), the best on validation kept (default: the model's, 4000 for potential_et, 400 "
+        "for geometric_flow_et on MCMC data, else 0)",
     )
     parser.add_argument(
         "--ema-decay",

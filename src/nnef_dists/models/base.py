@@ -101,22 +101,23 @@ class ETModel(nnx.Module):
 
     Class attributes:
       provides: the methods beyond mu_T that the model implements.
-      training_defaults: what the training fields ``loss`` (``exact_loss`` for
-        exact targets), ``jacobian_weight`` and ``hidden_sizes`` become when a
-        config leaves them out, and optionally ``steps``, the optimiser steps
-        the default epochs aim at, ``polish_steps``, the full-batch L-BFGS
-        iterations after them, and ``ema_epochs``, the span of the moving
-        average of the epochs' parameters that is validated and kept
-        (``training.defaults``; 0 when absent).
+      training_defaults: what the training fields ``loss``, ``jacobian_weight``
+        and ``hidden_sizes`` become when a config leaves them out, and
+        optionally ``epoch_share``, the share of the common default epochs
+        the model trains for (1 when absent), ``polish_steps``, the
+        full-batch L-BFGS iterations after them, and ``ema_epochs``, the span
+        of the moving average of the epochs' parameters that is validated
+        and kept (0 when absent); ``exact`` maps any of them to its value
+        for exact targets (quadrature data). See ``training.defaults``.
       Options: the dataclass of the model's options.
     """
 
     provides: ClassVar[tuple[str, ...]] = ()
     training_defaults: ClassVar[dict] = {
         "loss": "noise_weighted",
-        "exact_loss": "mse",
         "jacobian_weight": 1.0,
         "hidden_sizes": (64, 64),
+        "exact": {"loss": "mse"},
     }
     registry_name: ClassVar[str]
     Options: ClassVar[type] = NoOptions

@@ -180,9 +180,9 @@ class GlowET(ETModel):
     # 0.30 / 0.33 (laplace_product), 0.77 / 1.17 (multivariate_normal_tril d = 2)
     training_defaults = {
         "loss": "noise_weighted",
-        "exact_loss": "whitened",
         "jacobian_weight": 0.0,
         "hidden_sizes": (64, 64),
+        "exact": {"loss": "whitened"},  # its inverse's error (training.defaults)
     }
     Options = GlowOptions
 
