@@ -74,6 +74,22 @@ def test_cov_is_symmetric_positive_definite_everywhere(model):
     assert np.all(eig[:, 0] >= floor - roundoff), eig[:, 0].min()
 
 
+def test_cholesky_factor_and_sigma_times_d_agree_with_sigma(model):
+    """L lower triangular with a positive diagonal; cov_TT_times(eta, d), which mu_T
+    integrates without forming Sigma, against cov_TT(eta) @ d (float32 round-off)."""
+    eta, d = random_eta(32, 3.0), random_eta(32, 3.0, seed=3) - NORM.eta.mean
+    L = np.asarray(jax.jit(jax.vmap(model.cholesky_factor))(eta))
+    np.testing.assert_array_equal(np.triu(L, 1), 0.0)
+    assert np.all(np.diagonal(L, axis1=1, axis2=2) > 0)
+    times, full = jax.jit(
+        lambda e, v: (
+            jax.vmap(model.cov_TT_times)(e, v),
+            jnp.einsum("nij,nj->ni", jax.vmap(model.cov_TT)(e), v),
+        )
+    )(eta, d)
+    np.testing.assert_allclose(times, full, rtol=1e-5, atol=1e-5 * float(jnp.abs(full).max()))
+
+
 def test_constant_sigma_gives_the_closed_form(model):
     """Against mu0 + Sigma (eta - eta0) when Sigma does not depend on eta.
 
