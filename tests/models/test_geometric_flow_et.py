@@ -75,12 +75,19 @@ def test_cov_is_symmetric_positive_definite_everywhere(model):
 
 
 def test_cholesky_factor_and_sigma_times_d_agree_with_sigma(model):
-    """L lower triangular with a positive diagonal; cov_TT_times(eta, d), which mu_T
+    """L against the network's outputs placed by hand (row-major lower triangle, softplus on
+    the diagonal: the order saved parameters depend on); cov_TT_times(eta, d), which mu_T
     integrates without forming Sigma, against cov_TT(eta) @ d (float32 round-off)."""
     eta, d = random_eta(32, 3.0), random_eta(32, 3.0, seed=3) - NORM.eta.mean
-    L = np.asarray(jax.jit(jax.vmap(model.cholesky_factor))(eta))
-    np.testing.assert_array_equal(np.triu(L, 1), 0.0)
-    assert np.all(np.diagonal(L, axis1=1, axis2=2) > 0)
+    L = np.asarray(jax.jit(jax.vmap(model.cholesky_factor))(eta), np.float64)
+    h = model.options.input_gain * model.layers[0](NORM.standardize_eta(eta))
+    for layer in model.layers[1:]:
+        h = layer(jax.nn.swish(h))
+    h = np.asarray(h, np.float64)
+    rows, cols = np.tril_indices(K)
+    expected = np.zeros((len(eta), K, K))
+    expected[:, rows, cols] = np.where(rows == cols, np.logaddexp(0.0, h + np.log(np.e - 1)), h)
+    np.testing.assert_allclose(L, expected, rtol=1e-5, atol=1e-6)
     times, full = jax.jit(
         lambda e, v: (
             jax.vmap(model.cov_TT_times)(e, v),

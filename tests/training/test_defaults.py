@@ -98,6 +98,19 @@ def test_exact_targets_have_their_own_loss(name, loss):
     assert resolve(config(model=name), split(1000, exact=True)).loss == loss
 
 
+def test_a_model_without_exact_values_takes_the_base_loss_on_exact_targets(monkeypatch):
+    """A model whose training_defaults have no ``exact`` entry (a user's) gets ETModel's
+    exact loss (mse) on exact targets, its own loss on MCMC targets."""
+    mlp = get_model("mlp_et")
+    monkeypatch.setattr(
+        mlp,
+        "training_defaults",
+        {"loss": "noise_weighted", "jacobian_weight": 1.0, "hidden_sizes": (8,)},
+    )
+    assert resolve(config(), split(1000, exact=True)).loss == "mse"
+    assert resolve(config(), split(1000)).loss == "noise_weighted"
+
+
 def test_what_the_config_sets_is_kept():
     fields = {"epochs": 7, "patience": 3, "loss": "mse", "jacobian_weight": 0.0}
     resolved = resolve(config(hidden_sizes=[8], **fields), split(1000, exact=True))

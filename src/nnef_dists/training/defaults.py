@@ -53,7 +53,7 @@ import math
 
 import numpy as np
 
-from nnef_dists.models import get_model
+from nnef_dists.models import ETModel, get_model
 from nnef_dists.training.config import TrainConfig
 
 TARGET_STEPS = 150_000
@@ -74,8 +74,8 @@ def moving_average_decay(span: float, epochs: int) -> float:
 def resolve(config: TrainConfig, train: dict) -> TrainConfig:
     """``config`` with every field left to the data (None) filled in, for the training split."""
     defaults = get_model(config.model).training_defaults
-    if np.all(np.isinf(train["ess"])):  # exact targets (quadrature)
-        defaults = defaults | defaults.get("exact", {})
+    if np.all(np.isinf(train["ess"])):  # exact targets (quadrature); the base's loss if none
+        defaults = defaults | ETModel.training_defaults["exact"] | defaults.get("exact", {})
     n_train = len(train["eta"])
     batches = max(n_train // min(config.batch_size, n_train), 1)
     common = min(max(math.ceil(TARGET_STEPS / batches), MIN_EPOCHS), MAX_EPOCHS)
