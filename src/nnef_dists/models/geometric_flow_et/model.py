@@ -93,11 +93,11 @@ class GeometricFlowET(ETModel):
         "hidden_sizes": (64, 64),
         # each step evaluates Sigma at 9 points per eta. On MCMC targets an eighth of the
         # common epochs and 400 full-batch L-BFGS iterations (training.polish), on 8192 HMC
-        # eta: gamma 0.33, laplace_product 0.17, the 2-d normal 0.47 x the noise floor in
-        # 44-78 s, against 0.59, 0.73, 0.64 at a quarter and no polish; more Adam epochs fit
+        # eta: gamma 0.41, laplace_product 0.17, the 2-d normal 0.47 x the noise floor in 55-64 s,
+        # against 0.59, 0.73, 0.64 at a quarter and no polish; more Adam epochs fit
         # the noise (the 2-d normal: 0.89 at all 1471). On exact targets the longer the
-        # better: half the epochs, polynomial p = 4 quadrature 7.3e-3 -> 5.5e-3, gamma
-        # 3.1e-2 -> 1.4e-2 against a quarter (README: Default training settings)
+        # better: half the epochs, polynomial p = 4 quadrature 7.3e-3 -> 5.4e-3, gamma
+        # 3.1e-2 -> 1.1e-2 against a quarter (README: Default training settings)
         "epoch_share": 0.125,
         "polish_steps": 400,
         "exact": {"loss": "whitened", "epoch_share": 0.5, "polish_steps": 0},
