@@ -8,6 +8,11 @@ no momenta, no Metropolis, no adaptation, no statistics) is timed with its
 compilation. The ratio is the share of the bare loop's speed we reach.
 
     python benchmarks/generate.py [--num-points 16384] [--families gamma,...]
+        [--chunk-size N]
+
+--chunk-size sets ``sampling.chunk_size`` (eta one device samples side by
+side; the default is 256 on a CPU, 4096 on a GPU) and a batch at least that
+large: a GPU needs many eta in flight to be busy.
 """
 
 from __future__ import annotations
@@ -64,10 +69,15 @@ print(len(jax.devices()), time.perf_counter() - t1, time.perf_counter() - t0)
 """
 
 
-def write_config(family: str, num_points: int, folder: Path) -> tuple[Path, dict]:
+def write_config(
+    family: str, num_points: int, folder: Path, chunk_size: int | None = None
+) -> tuple[Path, dict]:
     raw = yaml.safe_load((ROOT / CASES[family]).read_text())
     raw["grid"]["num_points"] = num_points
     raw["sampling"].update(method="hmc", **SAMPLING)
+    if chunk_size is not None:
+        raw["sampling"]["chunk_size"] = chunk_size
+        raw["grid"]["batch_size"] = max(raw["grid"]["batch_size"], chunk_size)
     raw["output"] = str(folder / f"{family}.pkl")
     path = folder / f"{family}.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -120,6 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-points", type=int, default=16384)
     parser.add_argument("--families", default=",".join(CASES))
+    parser.add_argument("--chunk-size", type=int, help="sampling.chunk_size (default: platform's)")
     args = parser.parse_args()
     n = args.num_points
     header = (
@@ -130,13 +141,14 @@ def main() -> None:
     print(
         f"{SAMPLING['num_chains']} chains x {SAMPLING['num_samples']} draws after "
         f"{SAMPLING['num_warmup']} warm-up steps per eta; the bare loops do the same number "
-        "of gradient evaluations\n"
+        "of gradient evaluations; chunk size "
+        f"{args.chunk_size or 'the platform default'}\n"
     )
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
         for family in args.families.split(","):
-            config, raw = write_config(family, n, Path(tmp))
+            config, raw = write_config(family, n, Path(tmp), args.chunk_size)
             cold = time_command(config, Path(tmp) / f"cache_{family}")
             warm = time_command(config, Path(tmp) / f"cache_{family}")
             _, one, _ = time_bare_loop(config, raw, "one")
