@@ -32,10 +32,11 @@ flax.__version__, 'optax', optax.__version__, 'blackjax', blackjax.__version__, 
     timeout 80 $PY benchmarks/generate.py --families gamma --num-points 32768
 } 2>&1 | tee "$OUT/generate.log"
 
+MODELS=${MODELS:-mlp_et,glu_et,quadratic_et,potential_et,geometric_flow_et,glow_et}
 for case in gamma-hmc laplace_product-hmc mvn_tril_d2-hmc polynomial_p4-quadrature \
     gamma-quadrature; do
-    XLA_PYTHON_CLIENT_MEM_FRACTION=0.15 timeout 300 \
-        $PY benchmarks/models.py --cases "$case" >"$OUT/models_$case.log" 2>&1 &
+    XLA_PYTHON_CLIENT_MEM_FRACTION=0.15 timeout "${MODELS_SECONDS:-300}" \
+        $PY benchmarks/models.py --cases "$case" --models "$MODELS" >"$OUT/models_$case.log" 2>&1 &
 done
 wait
 tail -n 4 "$OUT"/models_*.log

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from importlib import import_module
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from nnef_dists import runtime
 from nnef_dists.errors import NnefError
@@ -39,6 +39,14 @@ COMMANDS = {
 }
 
 
+def release_name() -> str:
+    """The installed version, or a note when the package runs from a source tree not installed."""
+    try:
+        return version("nnef-dists")
+    except PackageNotFoundError:  # PYTHONPATH=src, no pip install
+        return "(source tree, not installed)"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``nnef`` parser; only ``command``'s module is imported and given its arguments.
 
@@ -48,7 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnef", description="Moment maps of exponential families without closed forms."
     )
-    release = f"nnef-dists {version('nnef-dists')}"
+    release = f"nnef-dists {release_name()}"
     parser.add_argument("--version", action="version", version=release)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
