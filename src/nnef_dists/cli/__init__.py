@@ -20,10 +20,10 @@ import signal
 import sys
 import threading
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 from nnef_dists import runtime
 from nnef_dists.errors import NnefError
+from nnef_dists.versions import installed_version
 
 #: command -> one-line description; the module is nnef_dists.cli.<command>.
 COMMANDS = {
@@ -39,14 +39,6 @@ COMMANDS = {
 }
 
 
-def release_name() -> str:
-    """The installed version, or a note when the package runs from a source tree not installed."""
-    try:
-        return version("nnef-dists")
-    except PackageNotFoundError:  # PYTHONPATH=src, no pip install
-        return "(source tree, not installed)"
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``nnef`` parser; only ``command``'s module is imported and given its arguments.
 
@@ -56,7 +48,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnef", description="Moment maps of exponential families without closed forms."
     )
-    release = f"nnef-dists {release_name()}"
+    release = f"nnef-dists {installed_version('nnef-dists')}"
     parser.add_argument("--version", action="version", version=release)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():

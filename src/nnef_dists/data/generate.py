@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import jax
@@ -27,6 +26,7 @@ from nnef_dists.data.config import DataConfig
 from nnef_dists.data.io import save_dataset
 from nnef_dists.data.partial import PartialResults, fingerprint
 from nnef_dists.errors import ConfigError
+from nnef_dists.versions import installed_version
 
 DATA_KEYS = ("mu_T", "cov_TT", "ess")
 
@@ -185,6 +185,8 @@ def write_data_file(output: Path, config, family, grid, rows, results, summary, 
         },
         "diagnostics": summary,
         **report,
-        "versions": {pkg: version(pkg) for pkg in ("nnef-dists", "jax", "blackjax", "numpy")},
+        "versions": {
+            pkg: installed_version(pkg) for pkg in ("nnef-dists", "jax", "blackjax", "numpy")
+        },
     }
     save_dataset(output, data, meta)
