@@ -15,6 +15,7 @@ from nnef_dists.models.base import ETModel, Normalization
 from nnef_dists.models.build import ModelSpec, build_model
 from nnef_dists.models.directory import CONFIG_FILE, read_config, restore_state
 from nnef_dists.models.domain import TrainingDomain
+from nnef_dists.numerics import full_precision_matmuls
 from nnef_dists.schema import parse
 
 #: Method -> jnp.vectorize signature, for the functions a loaded model exposes.
@@ -139,7 +140,7 @@ def _vectorized(graphdef, state, method: str):
 
     fn.__name__ = method
     fn.__doc__ = f"{method} of the loaded model, vectorised over leading axes."
-    return fn
+    return full_precision_matmuls(fn)
 
 
 def _inverse(graphdef, state, anchors):
@@ -158,7 +159,7 @@ def _inverse(graphdef, state, anchors):
         "eta_from_mu of the loaded model, mu (..., k) -> eta (..., k), in chunks of "
         "INVERSE_CHUNK rows, started from the training eta kept with the model."
     )
-    return eta_from_mu
+    return full_precision_matmuls(eta_from_mu)
 
 
 def load_model(directory) -> LoadedModel:

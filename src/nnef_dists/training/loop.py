@@ -23,6 +23,8 @@ scalar``; the loop trains the module's ``nnx.Param`` in place:
 - after each epoch the loss on the validation rows (evaluation mode); the
   parameters with the best validation loss are restored at the end, and
   training stops after ``patience`` epochs without improvement;
+- matrix products in full float32 (``numerics.full_precision_matmuls``), not
+  JAX's TensorFloat-32 default on GPUs;
 - a loss that is not finite stops training with a ``TrainingError``;
 - with a checkpoint path, the loop's state is saved there every
   ``checkpoint.EVERY_SECONDS`` and after the last epoch, and a run started
@@ -46,6 +48,7 @@ from tqdm.auto import tqdm
 
 from nnef_dists import parallel
 from nnef_dists.errors import ConfigError, TrainingError
+from nnef_dists.numerics import full_precision_matmuls
 from nnef_dists.training import checkpoint
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
@@ -82,6 +85,7 @@ def optimizer(config: LoopConfig, num_batches: int) -> optax.GradientTransformat
     )
 
 
+@full_precision_matmuls
 def fit_module(
     module: nnx.Module,
     loss,
