@@ -101,6 +101,8 @@ def _jsonable(obj, where: str):
     """``obj`` as plain JSON values; non-finite floats as strings."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biu":
+        return obj.tolist()  # integers (e.g. the rows of a million flagged eta): as they are
     if isinstance(obj, np.ndarray | np.generic):
         obj = obj.tolist()
     if isinstance(obj, os.PathLike):
