@@ -65,7 +65,7 @@ mesh = Mesh(np.array(jax.devices()), ("eta",))
 bare = jax.jit(jax.shard_map(leapfrogs, mesh=mesh, in_specs=(P(), P("eta")), out_specs=P("eta")))
 t1 = time.perf_counter()
 jax.block_until_ready(bare(jax.random.key(1)[None], eta))
-print(len(jax.devices()), time.perf_counter() - t1, time.perf_counter() - t0)
+print(jax.default_backend(), len(jax.devices()), time.perf_counter() - t1, time.perf_counter() - t0)
 """
 
 
@@ -104,8 +104,8 @@ def time_command(config: Path, cache_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def time_bare_loop(config: Path, raw: dict, devices: str) -> tuple[int, float, float]:
-    """(devices, seconds of the jitted loop with its compilation, seconds with imports too).
+def time_bare_loop(config: Path, raw: dict, devices: str) -> tuple[str, float, float]:
+    """('N cpu devices', seconds of the jitted loop with its compilation, with imports too).
 
     devices: "one" (JAX's default single CPU device) or "all" (one per core, as
     the command uses).
@@ -122,8 +122,8 @@ def time_bare_loop(config: Path, raw: dict, devices: str) -> tuple[int, float, f
         capture_output=True,
         text=True,
     )
-    count, loop, total = out.stdout.split()[-3:]
-    return int(count), float(loop), float(total)
+    platform, count, loop, total = out.stdout.split()[-4:]
+    return f"{count} {platform} device{'s' * (count != '1')}", float(loop), float(total)
 
 
 def main() -> None:
@@ -162,7 +162,7 @@ def main() -> None:
             )
     print(
         f"\ncold/warm: the whole command (start-up, compilation, grid, sampling, ESS, R-hat,\n"
-        f"writing) with an empty / a filled compilation cache, on {devices} CPU devices.\n"
+        f"writing) with an empty / a filled compilation cache, on {devices}.\n"
         "bare: the jitted leapfrog loop alone with its compilation, on 1 device and on all.\n"
         "ratio = bare (all devices) seconds / cold command seconds: the share of the bare\n"
         "loop's speed that the whole command reaches."

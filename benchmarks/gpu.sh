@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's GPU figures in one short run on a machine with one GPU (about 9 minutes):
 #
-# 1. generation (benchmarks/generate.py) of 1,048,576 gamma eta at the default chunk size
-#    (it follows the GPU's memory) against the bare leapfrog loop;
+# 1. generation (benchmarks/generate.py) of 1,048,576 gamma eta in chunks of 262,144
+#    against the bare leapfrog loop;
 # 2. the default-training table (benchmarks/models.py) for the cases in CASES, side by
 #    side (one process each, sharing the GPU: training times are upper bounds; with
 #    one case, alone), on the data under artifacts/bench/data when there (the CPU
@@ -32,7 +32,8 @@ PY=${PY:-python3}
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     $PY -c "import jax, flax, optax, blackjax; print('jax', jax.__version__, 'flax',
 flax.__version__, 'optax', optax.__version__, 'blackjax', blackjax.__version__, jax.devices())"
-    timeout 150 $PY benchmarks/generate.py --families gamma --num-points 1048576
+    timeout 150 $PY benchmarks/generate.py --families gamma --num-points 1048576 \
+        --chunk-size 262144
 } 2>&1 | tee "$OUT/generate.log"
 
 for case in ${CASES//,/ }; do

@@ -17,7 +17,17 @@ import nnef_dists
 SRC = Path(nnef_dists.__file__).parent
 #: Layers, bottom first: a module may import its own layer and those below it.
 LAYERS = [
-    {"errors", "schema", "registry", "atomic", "numerics", "runtime", "parallel", "figures"},
+    {
+        "errors",
+        "schema",
+        "registry",
+        "atomic",
+        "numerics",
+        "runtime",
+        "parallel",
+        "figures",
+        "versions",
+    },
     {"families"},
     {"sampling"},
     {"data"},

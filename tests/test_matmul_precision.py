@@ -23,9 +23,19 @@ from nnef_dists.models.directory import write_model
 from nnef_dists.numerics import full_precision_matmuls
 from nnef_dists.sampling import SamplingConfig
 from nnef_dists.sampling.mcmc import eta_keys, mcmc_batch
-from nnef_dists.training import parse_train_config
+from nnef_dists.training import parse_train_config, trainer
 from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.loop import fit_module
+
+
+@pytest.fixture(autouse=True)
+def jax_default_precision():
+    """Each test starts from JAX's default (an earlier test's ``nnef`` command may have
+    set the global option in this process) and leaves the option as it found it."""
+    before = jax.config.jax_default_matmul_precision
+    jax.config.update("jax_default_matmul_precision", None)
+    yield
+    jax.config.update("jax_default_matmul_precision", before)
 
 
 def dot_precisions(jaxpr) -> list:
@@ -88,27 +98,41 @@ def test_the_sampler_computes_its_products_in_full_float32():
     assert not all_highest(dot_precisions(unwrapped(family, config, keys, eta)))
 
 
-def test_commands_set_full_float32_unless_the_user_chose(monkeypatch):
-    monkeypatch.delenv("JAX_DEFAULT_MATMUL_PRECISION", raising=False)
-    try:
-        runtime.full_precision_matmuls()
-        assert jax.config.jax_default_matmul_precision == "highest"
-        jax.config.update("jax_default_matmul_precision", None)
-        monkeypatch.setenv("JAX_DEFAULT_MATMUL_PRECISION", "tensorfloat32")
-        runtime.full_precision_matmuls()
-        assert jax.config.jax_default_matmul_precision is None  # left to the user's choice
-    finally:
-        jax.config.update("jax_default_matmul_precision", None)
+def test_the_polish_after_the_loop_runs_in_full_float32(monkeypatch):
+    """trainer.fit: the L-BFGS polish (outside the loop) under the same setting."""
+    seen = []
+
+    def polish(*args, **kwargs):
+        seen.append(jax.config.jax_default_matmul_precision)
+        return 0.0
+
+    monkeypatch.setattr(trainer, "polish", polish)
+    rng = np.random.default_rng(0)
+    eta = rng.normal(size=(64, 2)).astype(np.float32)
+    rows = {"eta": eta, "mu_T": eta, "cov_TT": np.tile(np.eye(2), (64, 1, 1)), "ess": eta * 0 + 1e3}
+    config = parse_train_config(
+        {"model": "mlp_et", "data": "x.pkl", "epochs": 1, "hidden_sizes": [8], "polish_steps": 2}
+    )
+    model = build_model(config, 2, Normalization.from_data(eta, eta))
+    split = {name: value[:32] for name, value in rows.items()}
+    trainer.fit(model, split, split, config, progress=False)
+    assert seen == ["highest"]
 
 
-def test_a_precision_the_user_chose_is_kept(monkeypatch):
-    monkeypatch.setenv("JAX_DEFAULT_MATMUL_PRECISION", "tensorfloat32")
+def test_commands_set_full_float32_unless_a_precision_is_chosen():
+    runtime.use_full_precision_matmuls()
+    assert jax.config.jax_default_matmul_precision == "highest"
+    jax.config.update("jax_default_matmul_precision", "tensorfloat32")  # the user's choice
+    runtime.use_full_precision_matmuls()
+    assert jax.config.jax_default_matmul_precision == "tensorfloat32"
 
+
+def test_a_precision_the_user_chose_is_kept():
     @full_precision_matmuls
     def product(a):
         return a @ a
 
-    with jax.default_matmul_precision("tensorfloat32"):  # as JAX reads the variable
+    with jax.default_matmul_precision("tensorfloat32"):
         precisions = dot_precisions(jax.make_jaxpr(product)(jnp.ones((3, 3))))
     assert precisions and not all_highest(precisions)
 

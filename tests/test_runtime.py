@@ -50,13 +50,3 @@ def test_the_compilation_cache_keeps_every_program_unless_told(monkeypatch, tmp_
     finally:
         for name, value in saved.items():
             jax.config.update(name, value)
-
-
-def test_versions_of_installed_and_missing_packages():
-    """--version and data files from a source tree that pip did not install say so."""
-    import numpy
-
-    from nnef_dists.versions import NOT_INSTALLED, installed_version
-
-    assert installed_version("numpy") == numpy.__version__
-    assert installed_version("no-such-package-for-nnef-tests") == NOT_INSTALLED

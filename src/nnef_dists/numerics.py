@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 
 #: ``jax.default_matmul_precision`` of our float32 matrix products. JAX's own default
 #: is fast, not exact: TensorFloat-32 (10 mantissa bits) on NVIDIA GPUs since Ampere,
-#: bfloat16 passes on TPU; on an H200 it left the trained networks 1.3-4x less accurate
-#: than on a CPU (potential_et on gamma, 1.28 against 0.32 x the noise floor).
+#: bfloat16 passes on TPU; on an H200 the trained networks were 1.1-3.9x less accurate
+#: than on a CPU on exact targets (potential_et on gamma HMC data: 1.28 against 0.32 x
+#: the noise floor).
 MATMUL_PRECISION = "highest"
-#: The environment variable by which a user chooses JAX's precision instead.
-USER_PRECISION_VARIABLE = "JAX_DEFAULT_MATMUL_PRECISION"
 
 
 def full_precision_matmuls(fn):
@@ -23,12 +21,14 @@ def full_precision_matmuls(fn):
 
     The setting holds while ``fn`` runs, so it reaches everything ``fn`` traces
     (and ``jax.jit`` keys its cache by it); on a CPU it changes nothing. Where
-    the user set USER_PRECISION_VARIABLE, ``fn`` runs under that choice.
+    a precision is already chosen (``jax.default_matmul_precision``, the
+    ``jax_default_matmul_precision`` option or JAX_DEFAULT_MATMUL_PRECISION),
+    ``fn`` runs under that choice.
     """
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
-        if USER_PRECISION_VARIABLE in os.environ:
+        if jax.config.jax_default_matmul_precision is not None:
             return fn(*args, **kwargs)
         with jax.default_matmul_precision(MATMUL_PRECISION):
             return fn(*args, **kwargs)

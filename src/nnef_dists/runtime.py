@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from nnef_dists.errors import ConfigError
-from nnef_dists.numerics import MATMUL_PRECISION, USER_PRECISION_VARIABLE
+from nnef_dists.numerics import MATMUL_PRECISION
 
 #: Where compiled programs are kept between runs; NNEF_JAX_CACHE_DIR="" turns it off.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "nnef_dists" / "jax"
@@ -64,20 +64,20 @@ def enable_compilation_cache() -> None:
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def full_precision_matmuls() -> None:
+def use_full_precision_matmuls() -> None:
     """Compute float32 matrix products in full float32 (``numerics.MATMUL_PRECISION``).
 
     JAX's default trades precision for speed on accelerators (TensorFloat-32 on
     NVIDIA GPUs since Ampere, bfloat16 passes on TPU); no effect on a CPU. Not
-    set when the user sets JAX_DEFAULT_MATMUL_PRECISION.
+    set when a precision is chosen already (e.g. JAX_DEFAULT_MATMUL_PRECISION).
     """
-    if USER_PRECISION_VARIABLE not in os.environ:
+    if jax.config.jax_default_matmul_precision is None:
         jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION)
 
 
 def configure() -> None:
     """All of the above: what ``nnef`` commands call first."""
-    full_precision_matmuls()
+    use_full_precision_matmuls()
     use_every_cpu_core()
     compile_faster()
     enable_compilation_cache()

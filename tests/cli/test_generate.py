@@ -42,6 +42,7 @@ def test_same_seed_gives_the_same_file_bit_for_bit(tmp_path):
     assert np.all(np.isfinite(data["ess"])) and np.all(data["ess"] > 0)
     meta = load_metadata(tmp_path / "out.pkl")
     assert meta["family"] == "gamma" and meta["grid"]["num_points"] == 12
+    assert meta["chunk_size"] == 256  # the sampler's default on a CPU, recorded
     flagged = meta["flagged_eta"]
     assert meta["diagnostics"]["eta_flagged"] == len(flagged["excluded"])
     assert set(flagged) == {"rhat", "ess", "divergences", "not_finite", "excluded"}
@@ -104,6 +105,17 @@ def test_resuming_with_another_config_is_refused(tmp_path, capsys):
     (partial / "fingerprint.txt").write_text("another run")
     assert generate_data.main(["--config", str(config), "--quiet"]) == 2
     assert "another config" in capsys.readouterr().err
+
+
+def test_the_chunk_size_is_part_of_what_a_resumed_run_must_share():
+    """Its default differs between CPU and GPU, and an eta's draws depend on it."""
+    from nnef_dists.data.partial import fingerprint
+    from nnef_dists.sampling import SamplingConfig
+
+    eta = np.zeros((4, 2), np.float32)
+    config = SamplingConfig()
+    assert fingerprint(config, eta, 4, 256) != fingerprint(config, eta, 4, 4096)
+    assert fingerprint(config, eta, 4, 256) == fingerprint(config, eta, 4, 256)
 
 
 def test_unknown_family_is_one_clear_error(tmp_path, capsys):

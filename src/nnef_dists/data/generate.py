@@ -61,6 +61,7 @@ def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path,
     from nnef_dists.data.screen import screen
     from nnef_dists.sampling.estimate import concatenate, estimate_batches, iter_batches
     from nnef_dists.sampling.grid import EtaGrid, make_eta_grid
+    from nnef_dists.sampling.mcmc import chunk_size
 
     output = Path(config.output)
     check_output(output, force)
@@ -72,7 +73,8 @@ def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path,
     else:
         grid = EtaGrid(np.asarray(eta, np.float32), num_rejected=0, num_drawn=len(eta))
     batch_size = effective_batch_size(config.grid.batch_size, len(grid.eta))
-    partial = PartialResults(output, fingerprint(config, grid.eta, batch_size))
+    chunk = None if config.sampling.method == "quadrature" else chunk_size(config.sampling)
+    partial = PartialResults(output, fingerprint(config, grid.eta, batch_size, chunk))
     partial.open(fresh=force)
     batches = list(iter_batches(len(grid.eta), batch_size))
     mine = batches[jax.process_index() :: jax.process_count()]
@@ -89,6 +91,7 @@ def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path,
     summary["warnings"] = warnings
     if jax.process_index() == 0:
         kept = {name: value[rows] for name, value in results.items()}
+        report["chunk_size"] = chunk
         write_data_file(output, config, family, grid, rows, kept, summary, report)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("nnef_dists.data.generate: file written")
@@ -170,8 +173,9 @@ def write_data_file(output: Path, config, family, grid, rows, results, summary, 
     """The data file of the eta ``rows`` of the grid and its metadata, written atomically.
 
     The metadata (README: Data file) holds the family, the config, the grid's
-    counts, the run's summary (``diagnostics``), the flagged eta (row indices)
-    or the rejected ones (their eta) of ``report``, and the package versions.
+    counts, the run's summary (``diagnostics``), what ``report`` holds (the
+    flagged eta (row indices) or the rejected ones (their eta), the chunk size
+    the sampler used), and the package versions.
     """
     data = {"eta": grid.eta[rows].astype(np.float64), **{k: results[k] for k in DATA_KEYS}}
     meta = {

@@ -23,10 +23,14 @@ from nnef_dists.atomic import atomic_file
 from nnef_dists.errors import ConfigError
 
 
-def fingerprint(config, eta: np.ndarray, batch_size: int) -> str:
-    """What a resumed run must share with the interrupted one: config, grid, batches."""
+def fingerprint(config, eta: np.ndarray, batch_size: int, chunk_size: int | None = None) -> str:
+    """What a resumed run must share with the interrupted one: config, grid, batches, chunks.
+
+    chunk_size: the eta one device samples side by side (its default differs
+    between CPU and GPU, and an eta's draws depend on it); None for quadrature.
+    """
     text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
-    text += f" batch_size={batch_size} processes={jax.process_count()}"
+    text += f" batch_size={batch_size} processes={jax.process_count()} chunk_size={chunk_size}"
     return hashlib.sha256(text.encode() + eta.tobytes()).hexdigest()
 
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from nnef_dists import parallel, runtime
+from nnef_dists import parallel
 from nnef_dists.numerics import full_precision_matmuls
 from nnef_dists.sampling import random_words
 from nnef_dists.sampling.adaptation import SAMPLING, pooled_window_adaptation, schedule
@@ -33,15 +33,12 @@ from nnef_dists.sampling.kernels import KERNELS
 
 #: Standard deviation of the dispersed initial points in unconstrained space.
 INIT_SCALE = 2.0
-#: Eta sampled side by side by one CPU device when ``sampling.chunk_size`` is not set.
-CPU_CHUNK_SIZE = 256
-#: On a GPU or TPU (``accelerator_chunk_size``): at least MIN, at most MAX eta (powers
-#: of two), the kept draws of T taking at most DRAW_SHARE of the device's memory.
-#: One GPU is busy only with many eta in flight: gamma on an H200, the whole command
-#: with a filled compilation cache: 3.9e3 eta/s in chunks of 4096, 3.4e4 in chunks of
-#: 65536, 1.1e5 in chunks of 262144 (1,048,576 eta; it ran in the 107 GB JAX takes,
-#: so the sampler's memory is at most 13x that of its draws: hence 1/16).
-MIN_ACCELERATOR_CHUNK, MAX_ACCELERATOR_CHUNK, DRAW_SHARE = 4096, 1 << 18, 1 / 16
+#: Eta sampled side by side by one device when ``sampling.chunk_size`` is not set.
+#: A GPU is busy only with many eta in flight (gamma on an H200, the whole command with
+#: a filled compilation cache: 3.9e3 eta/s in chunks of 4096, 3.4e4 in chunks of 65,536,
+#: 1.1e5 in chunks of 262,144), but a batch is padded to a whole chunk: set
+#: ``sampling.chunk_size`` (and ``grid.batch_size`` at least as large) for large runs.
+CPU_CHUNK_SIZE, ACCELERATOR_CHUNK_SIZE = 256, 4096
 
 
 def run_chains(step_fn, num_words, to_stats, chains, key_data, config):
@@ -105,34 +102,14 @@ def run_chains(step_fn, num_words, to_stats, chains, key_data, config):
     return stats, state, divergent_sum, accept_sum / num_samples
 
 
-def chunk_size(config, stat_dim: int) -> int:
-    """``config.chunk_size``, or the default of the device JAX runs on."""
+def chunk_size(config) -> int:
+    """``config.chunk_size``, or the default of the platform JAX runs on."""
     if config.chunk_size is not None:
         return config.chunk_size
-    device = jax.local_devices()[0]
-    if device.platform == "cpu":
-        return CPU_CHUNK_SIZE
-    memory = (device.memory_stats() or {}).get("bytes_limit")
-    return accelerator_chunk_size(memory, config, stat_dim)
+    return CPU_CHUNK_SIZE if jax.default_backend() == "cpu" else ACCELERATOR_CHUNK_SIZE
 
 
-def accelerator_chunk_size(memory_bytes: int | None, config, stat_dim: int) -> int:
-    """Eta per chunk on an accelerator of ``memory_bytes`` (None: unknown, the least).
-
-    The largest power of two whose draws of T, num_chains x num_samples x stat_dim
-    floats per eta, take at most DRAW_SHARE of the memory, within
-    [MIN_ACCELERATOR_CHUNK, MAX_ACCELERATOR_CHUNK].
-    """
-    if not memory_bytes:
-        return MIN_ACCELERATOR_CHUNK
-    itemsize = jnp.dtype(runtime.float_dtype()).itemsize
-    per_eta = config.num_chains * config.num_samples * stat_dim * itemsize
-    fits = max(1, int(memory_bytes * DRAW_SHARE // per_eta))
-    power = 1 << (fits.bit_length() - 1)
-    return min(MAX_ACCELERATOR_CHUNK, max(MIN_ACCELERATOR_CHUNK, power))
-
-
-@full_precision_matmuls
+@full_precision_matmuls  # outside the jit: what it traces, it traces in full float32
 @partial(jax.jit, static_argnums=(0, 1))
 def mcmc_batch(family, config, keys, eta):
     """MCMC estimates for a batch of eta, split over every local device.
@@ -148,7 +125,7 @@ def mcmc_batch(family, config, keys, eta):
     Arguments and results are those of ``mcmc_local``.
     """
     mesh = parallel.local_mesh()
-    size = chunk_size(config, family.stat_dim)
+    size = chunk_size(config)
     (keys, eta), num_eta = parallel.pad_rows((keys, eta), mesh.size * size)
 
     def local(keys, eta):

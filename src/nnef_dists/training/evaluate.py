@@ -26,6 +26,7 @@ import numpy as np
 
 from nnef_dists.data import split_dataset
 from nnef_dists.models.directory import METRICS_FILE, write_json
+from nnef_dists.numerics import full_precision_matmuls
 from nnef_dists.sampling import exact_moments
 from nnef_dists.training import plots
 
@@ -65,6 +66,7 @@ def _jacobian_metrics(jac, cov) -> dict:
     }
 
 
+@full_precision_matmuls
 def evaluate(model, data: dict, split: str = "test") -> tuple[dict, dict]:
     """Metrics of a LoadedModel on one split of a data set.
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from nnef_dists import runtime
 from nnef_dists.models import ETModel
+from nnef_dists.numerics import full_precision_matmuls
 from nnef_dists.training.config import TrainConfig
 from nnef_dists.training.defaults import resolve
 from nnef_dists.training.loop import History, fit_module
@@ -27,6 +28,7 @@ def as_device_arrays(split: dict) -> dict:
     return {key: jnp.asarray(value, runtime.float_dtype()) for key, value in split.items()}
 
 
+@full_precision_matmuls  # the polish and the loop alike
 def fit(
     model: ETModel,
     train: dict,
