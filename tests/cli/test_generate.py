@@ -146,3 +146,18 @@ def test_a_family_from_the_users_own_module(tmp_path):
     exact = -1.0 / data["eta"]
     z = (data["mu_T"] - exact) / np.sqrt(data["cov_TT"][:, :, 0] / data["ess"])
     assert np.all(np.abs(z) < 5)
+
+
+def test_a_gpu_run_in_the_default_chunks_is_told_how_to_go_faster(monkeypatch):
+    """On an accelerator with sampling.chunk_size unset, for data sets of 8 chunks or more."""
+    import jax
+
+    from nnef_dists.sampling import SamplingConfig
+    from nnef_dists.sampling.mcmc import chunk_advice
+
+    default = SamplingConfig()
+    assert chunk_advice(default, 10**6) is None  # on this CPU
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert "set it to 65536 or more" in chunk_advice(default, 8 * 4096)
+    assert chunk_advice(default, 8 * 4096 - 1) is None  # small: the default is fine
+    assert chunk_advice(SamplingConfig(chunk_size=65536), 10**6) is None  # chosen

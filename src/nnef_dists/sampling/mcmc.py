@@ -109,6 +109,24 @@ def chunk_size(config) -> int:
     return CPU_CHUNK_SIZE if jax.default_backend() == "cpu" else ACCELERATOR_CHUNK_SIZE
 
 
+def chunk_advice(config, num_eta: int) -> str | None:
+    """A line for a run of num_eta eta sampled on an accelerator in the default chunks, or None.
+
+    With ``sampling.chunk_size`` unset a GPU samples 4096 eta at a time and stays
+    mostly idle (see ACCELERATOR_CHUNK_SIZE); only worth saying for data sets of
+    several such chunks.
+    """
+    if config.chunk_size is not None or jax.default_backend() == "cpu":
+        return None
+    if num_eta < 8 * ACCELERATOR_CHUNK_SIZE:
+        return None
+    return (
+        f"sampled {ACCELERATOR_CHUNK_SIZE} eta at a time on {jax.default_backend()} (the "
+        "default sampling.chunk_size): set it to 65536 or more, and grid.batch_size at least "
+        "as large, for many times the speed (README: Scaling out)"
+    )
+
+
 @full_precision_matmuls  # outside the jit: what it traces, it traces in full float32
 @partial(jax.jit, static_argnums=(0, 1))
 def mcmc_batch(family, config, keys, eta):
