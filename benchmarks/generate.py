@@ -11,8 +11,8 @@ compilation. The ratio is the share of the bare loop's speed we reach.
         [--chunk-size N]
 
 --chunk-size sets ``sampling.chunk_size`` (eta one device samples side by
-side; by default 256 on a CPU and on a GPU as many as its memory allows) and
-a batch at least that large: a GPU needs many eta in flight to be busy.
+side; by default 256 on a CPU, 4096 on a GPU or TPU) and a batch at least
+that large: a GPU needs many eta in flight to be busy.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ computation traced without the package's setting carries JAX's default, so
 that the check can fail.
 """
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -116,6 +118,27 @@ def test_the_polish_after_the_loop_runs_in_full_float32(monkeypatch):
     model = build_model(config, 2, Normalization.from_data(eta, eta))
     split = {name: value[:32] for name, value in rows.items()}
     trainer.fit(model, split, split, config, progress=False)
+    assert seen == ["highest"]
+
+
+def test_the_evaluation_runs_in_full_float32(monkeypatch):
+    evaluation = importlib.import_module("nnef_dists.training.evaluate")  # the module
+    seen = []
+
+    def stop(fn, eta):
+        seen.append(jax.config.jax_default_matmul_precision)
+        raise StopIteration
+
+    monkeypatch.setattr(evaluation, "_batched", stop)
+
+    class Model:
+        record = {"architecture": {"seed": 0}}
+        mu_T = None  # never called: _batched stops first
+
+    rows = np.zeros((20, 2))
+    data = {"eta": rows, "mu_T": rows, "cov_TT": np.zeros((20, 2, 2)), "ess": rows + 1}
+    with pytest.raises(StopIteration):
+        evaluation.evaluate(Model(), data)
     assert seen == ["highest"]
 
 

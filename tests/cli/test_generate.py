@@ -149,15 +149,34 @@ def test_a_family_from_the_users_own_module(tmp_path):
 
 
 def test_a_gpu_run_in_the_default_chunks_is_told_how_to_go_faster(monkeypatch):
-    """On an accelerator with sampling.chunk_size unset, for data sets of 8 chunks or more."""
+    """On accelerators with sampling.chunk_size unset, from 8 default chunks per device:
+    a chunk of at most the eta per device (a power of two, at most 2^18) and a batch of
+    one chunk per device (sizes worked out by hand)."""
     import jax
 
     from nnef_dists.sampling import SamplingConfig
-    from nnef_dists.sampling.mcmc import chunk_advice
+    from nnef_dists.sampling.mcmc import chunk_advice, chunk_size
 
     default = SamplingConfig()
-    assert chunk_advice(default, 10**6) is None  # on this CPU
+    assert chunk_advice(default, 10**6) is None and chunk_size(default) == 256  # on a CPU
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    assert "set it to 65536 or more" in chunk_advice(default, 8 * 4096)
-    assert chunk_advice(default, 8 * 4096 - 1) is None  # small: the default is fine
+    assert chunk_size(default) == 4096 and chunk_size(SamplingConfig(chunk_size=64)) == 64
+    monkeypatch.setattr(jax, "local_device_count", lambda: 1)
+    assert "sampling.chunk_size 32768 with grid.batch_size 32768" in chunk_advice(default, 32768)
+    assert chunk_advice(default, 32767) is None  # under 8 chunks: the default is fine
+    assert "chunk_size 262144 with grid.batch_size 262144 " in chunk_advice(default, 10**6)
     assert chunk_advice(SamplingConfig(chunk_size=65536), 10**6) is None  # chosen
+    monkeypatch.setattr(jax, "local_device_count", lambda: 8)
+    assert chunk_advice(default, 32768) is None  # one chunk per device
+    assert "chunk_size 65536 with grid.batch_size 524288 " in chunk_advice(default, 10**6)
+
+
+def test_the_advice_is_printed_before_sampling(tmp_path, monkeypatch, capsys):
+    from nnef_dists.sampling import mcmc
+
+    said = []
+    monkeypatch.setattr(mcmc, "chunk_advice", lambda config, n: said.append(n) or "ADVICE")
+    monkeypatch.setattr(estimate, "estimate_batches", lambda *a, **k: 1 / 0)  # stop there
+    with pytest.raises(ZeroDivisionError):
+        generate_data.main(["--config", str(write_config(tmp_path)), "--quiet"])
+    assert said == [12] and "warning: ADVICE" in capsys.readouterr().err

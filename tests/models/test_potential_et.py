@@ -160,10 +160,10 @@ def test_batched_inverse_agrees_with_eta_from_mu_and_sets_slow_rows_apart():
     The sharply curved model of the test above, anchors from 64 eta near the
     data: 150 mu near the data (converged after the steps every row takes)
     and 50 at 30 standard deviations, left to the groups of slow rows: 200 /
-    SLOW_SHARE = 6 rows per group of further damped steps, one row per group of
-    safeguarded ones (200 / SLOW_SHARE^2 < 1), so they pass through several. Both solve the same
-    convex problem: near the data they agree in eta to the float32 limit of
-    ``test_eta_from_mu_inverts_mu_T``; far out eta is ill-conditioned
+    SLOW_SHARE = 6 rows per group of further damped steps, so they pass through
+    several, then the safeguarded iterations (MIN_SAFEGUARDED_GROUP rows at a
+    time). Both solve the same convex problem: near the data they agree in eta
+    to the float32 limit of ``test_eta_from_mu_inverts_mu_T``; far out eta is ill-conditioned
     (measured: 1.5e-4 apart), so there, as in the test above, mu_T of the
     answers is compared with mu, to 1e-4.
     """

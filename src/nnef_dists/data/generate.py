@@ -61,7 +61,7 @@ def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path,
     from nnef_dists.data.screen import screen
     from nnef_dists.sampling.estimate import concatenate, estimate_batches, iter_batches
     from nnef_dists.sampling.grid import EtaGrid, make_eta_grid
-    from nnef_dists.sampling.mcmc import chunk_advice, chunk_size
+    from nnef_dists.sampling.mcmc import chunk_size
 
     output = Path(config.output)
     check_output(output, force)
@@ -88,8 +88,7 @@ def run(config: DataConfig, force=False, progress=True, eta=None) -> tuple[Path,
     rows, report, warnings = screen(results, grid.eta, transitions, grid)
     seconds = time.perf_counter() - start
     summary = summarize(results, seconds, partial.resumed_rows) | report.pop("summary")
-    advice = None if chunk is None else chunk_advice(config.sampling, len(grid.eta))
-    summary["warnings"] = warnings + ([advice] if advice else [])
+    summary["warnings"] = warnings
     if jax.process_index() == 0:
         kept = {name: value[rows] for name, value in results.items()}
         report["chunk_size"] = chunk

@@ -109,21 +109,30 @@ def chunk_size(config) -> int:
     return CPU_CHUNK_SIZE if jax.default_backend() == "cpu" else ACCELERATOR_CHUNK_SIZE
 
 
+#: The largest chunk ``chunk_advice`` suggests (run on an H200, 4 chains x 1000 draws).
+MAX_ADVISED_CHUNK = 1 << 18
+
+
 def chunk_advice(config, num_eta: int) -> str | None:
-    """A line for a run of num_eta eta sampled on an accelerator in the default chunks, or None.
+    """A line for a run of num_eta eta to be sampled on accelerators in the default chunks.
 
     With ``sampling.chunk_size`` unset a GPU samples 4096 eta at a time and stays
-    mostly idle (see ACCELERATOR_CHUNK_SIZE); only worth saying for data sets of
-    several such chunks.
+    mostly idle (see ACCELERATOR_CHUNK_SIZE); worth saying from 8 such chunks per
+    device. The advised chunk is at most the eta per device (a batch is padded to
+    whole chunks on every device) and MAX_ADVISED_CHUNK. None: nothing to say.
     """
     if config.chunk_size is not None or jax.default_backend() == "cpu":
         return None
-    if num_eta < 8 * ACCELERATOR_CHUNK_SIZE:
+    devices = jax.local_device_count()
+    per_device = num_eta // devices
+    if per_device < 8 * ACCELERATOR_CHUNK_SIZE:
         return None
+    chunk = min(MAX_ADVISED_CHUNK, 1 << (per_device.bit_length() - 1))
     return (
-        f"sampled {ACCELERATOR_CHUNK_SIZE} eta at a time on {jax.default_backend()} (the "
-        "default sampling.chunk_size): set it to 65536 or more, and grid.batch_size at least "
-        "as large, for many times the speed (README: Scaling out)"
+        f"{num_eta} eta on {devices} {jax.default_backend()} device(s) in chunks of "
+        f"{ACCELERATOR_CHUNK_SIZE} (the default sampling.chunk_size) keep them mostly idle: "
+        f"sampling.chunk_size {chunk} with grid.batch_size {chunk * devices} or a multiple "
+        "is many times faster (README: Scaling out)"
     )
 
 

@@ -44,6 +44,9 @@ STEPS_FOR_ALL = 3
 #: alternating in one process: polynomial p = 4 1.09-1.29e5 inversions/s at 8,
 #: 1.22-1.39e5 at 32; gamma 1.52e5 and 1.71e5.
 SLOW_SHARE = 32
+#: Fewest rows per group of safeguarded iterations (N / SLOW_SHARE^2 of small batches
+#: would refine their far rows one by one, each group a sequential loop).
+MIN_SAFEGUARDED_GROUP = 64
 
 
 class SolverOptions(NamedTuple):
@@ -204,7 +207,8 @@ def solve_rows(F, lin, anchors: Anchors, options: SolverOptions):
     for _ in range(min(STEPS_FOR_ALL, options.newton_steps)):
         x, done = jax.vmap(_damped(F, options))(lin, x)
     x, done = _in_groups(_damped(F, options), lin, x, done, n // SLOW_SHARE, options.newton_steps)
-    x, _ = _in_groups(_safe(F, options), lin, x, done, n // SLOW_SHARE**2, options.rescue_steps)
+    group = max(n // SLOW_SHARE**2, min(n, MIN_SAFEGUARDED_GROUP))
+    x, _ = _in_groups(_safe(F, options), lin, x, done, group, options.rescue_steps)
     return x
 
 
