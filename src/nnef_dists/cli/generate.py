@@ -72,9 +72,7 @@ def run(args) -> None:
     from nnef_dists.data.generate import run as generate
     from nnef_dists.sampling.mcmc import chunk_advice
 
-    advice = config.sampling.method != "quadrature" and chunk_advice(
-        config.sampling, config.grid.num_points
-    )
+    advice = chunk_advice(config.sampling, config.grid.num_points)
     if advice and jax.process_index() == 0:  # before the sampling it is about
         print(f"warning: {advice}", file=sys.stderr)
     output, summary = generate(config, force=args.force, progress=not args.quiet)

@@ -119,9 +119,12 @@ def chunk_advice(config, num_eta: int) -> str | None:
     With ``sampling.chunk_size`` unset a GPU samples 4096 eta at a time and stays
     mostly idle (see ACCELERATOR_CHUNK_SIZE); worth saying from 8 such chunks per
     device. The advised chunk is at most the eta per device (a batch is padded to
-    whole chunks on every device) and MAX_ADVISED_CHUNK. None: nothing to say.
+    whole chunks on every device) and MAX_ADVISED_CHUNK. None: nothing to say
+    (a chunk size is set, quadrature, or a CPU).
     """
-    if config.chunk_size is not None or jax.default_backend() == "cpu":
+    if config.chunk_size is not None or config.method == "quadrature":
+        return None
+    if jax.default_backend() == "cpu":
         return None
     devices = jax.local_device_count()
     per_device = num_eta // devices
