@@ -34,7 +34,7 @@ Cases (every tool gets the same epochs, lr, batch, blocks and width):
    true test NLL is exact.
 
     python benchmarks/cde_peers.py [--cases digits,lorenz,mixture] [--seeds 0,1,2]
-        [--smolcde-src DIR] [--feature-noise 0,0.8,auto] [--quick]
+        [--smolcde-src DIR] [--feature-noise default,0,0.8] [--quick]
 """
 
 from __future__ import annotations
@@ -199,9 +199,11 @@ def score(result, case, means):
 # -- the tools ----------------------------------------------------------------------------
 
 
-def run_nnef(case, paths, folder, seed, noise="0"):
+def run_nnef(case, paths, folder, seed, noise="default"):
+    """nnef cde train and infer, timed whole; noise: a --feature-noise, or "default" (none
+    given: "auto")."""
     s = case.settings
-    result = Result("nnef" if noise == "0" else f"nnef --feature-noise {noise}")
+    result = Result("nnef" if noise == "default" else f"nnef --feature-noise {noise}")
     model = folder / f"{case.name}_nnef_{seed}_{noise}"
     cli = [sys.executable, "-m", "nnef_dists.cli", "cde"]
     result.train_s, _ = timed(
@@ -210,7 +212,7 @@ def run_nnef(case, paths, folder, seed, noise="0"):
         + ["--out", model, "--flow", "maf", "--hidden", str(s["hidden"])]
         + ["--blocks", str(s["blocks"]), "--epochs", str(s["epochs"]), "--lr", str(s["lr"])]
         + ["--batch", str(s["batch"]), "--seed", str(seed), "--force", "--quiet"]
-        + (["--feature-noise", noise] if noise != "0" else [])
+        + (["--feature-noise", noise] if noise != "default" else [])
     )
     stats = folder / f"{case.name}_nnef_stats.csv"
     seconds, _ = timed(
@@ -416,8 +418,9 @@ def main():
     )
     parser.add_argument(
         "--feature-noise",
-        default="0",
-        help="comma-separated values of nnef's --feature-noise (numbers or auto), one row each",
+        default="default",
+        help="comma-separated values of nnef's --feature-noise (numbers, auto, or default: "
+        "the flag not given), one row each",
     )
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke run")
     args = parser.parse_args()

@@ -109,29 +109,42 @@ def test_malformed_csv_exits_2_naming_file_line_column(problem, capsys):
 
 def test_feature_noise_is_kept_with_the_model_and_checked(problem, capsys):
     from nnef_dists.flows import ConditionalDensityEstimator
+    from nnef_dists.flows.feature_noise import CHOICES
 
     root, common = problem
     argv = ["train", *common, "--params", str(root / "P.csv"), "--epochs", "1", "--batch", "50"]
     assert main([*argv, "--out", str(root / "noisy"), "--feature-noise", "0.25"]) == 0
-    assert ConditionalDensityEstimator.load(root / "noisy").feature_noise == 0.25
+    noisy = ConditionalDensityEstimator.load(root / "noisy")
+    assert noisy.feature_noise == 0.25 and noisy.noise_level is None
     again = [*argv, "--load", str(root / "noisy"), "--out"]
     assert main([*again, str(root / "kept")]) == 0  # --load keeps the saved noise
     assert ConditionalDensityEstimator.load(root / "kept").feature_noise == 0.25
     assert main([*again, str(root / "changed"), "--feature-noise", "0.5"]) == 0
     assert ConditionalDensityEstimator.load(root / "changed").feature_noise == 0.5
+    # a flow without the noise-level input cannot learn every level afterwards
+    assert main([*again, str(root / "no_level"), "--feature-noise", "auto"]) == 2
+    assert "feature_noise 'auto' needs a flow fitted with it" in capsys.readouterr().err
+    assert not (root / "no_level").exists()
     assert main([*argv, "--out", str(root / "bad_noise"), "--feature-noise", "-1"]) == 2
-    assert "feature_noise must be a finite number >= 0, got -1.0" in capsys.readouterr().err
+    assert "feature_noise must be a finite number >= 0 or 'auto', got -1.0" in (
+        capsys.readouterr().err
+    )
     assert not (root / "bad_noise").exists()
     with pytest.raises(SystemExit):
         main([*argv, "--out", str(root / "bad_noise"), "--feature-noise", "lots"])
     assert "expected a number or 'auto', got 'lots'" in capsys.readouterr().err
     argv = [a for a in argv if a != "--quiet"]
-    assert main([*argv, "--out", str(root / "auto"), "--feature-noise", "auto"]) == 0
+    assert main([*argv, "--out", str(root / "auto")]) == 0  # "auto" is the default
     chosen = ConditionalDensityEstimator.load(root / "auto")
-    tried = chosen.fit_settings["feature_noise_search"]
-    assert chosen.feature_noise == min(tried, key=tried.get)
+    tried = chosen.fit_settings["feature_noise_validation"]
+    assert list(tried) == list(CHOICES) and chosen.feature_noise == "auto"
+    assert chosen.noise_level == min(tried, key=tried.get)
     printed = capsys.readouterr().out
-    assert f"feature noise {chosen.feature_noise:g}, of validation NLL 0: " in printed
+    assert f"feature noise {chosen.noise_level:.3g} chosen, of validation NLL 0: " in printed
+    # a flow fitted with "auto" goes on at a fixed level, which it then answers with
+    fixed = [*argv, "--load", str(root / "auto"), "--feature-noise", "0.25", "--out"]
+    assert main([*fixed, str(root / "fixed")]) == 0
+    assert ConditionalDensityEstimator.load(root / "fixed").noise_level == 0.25
 
 
 def test_params_on_a_manifold_train_infer_and_are_checked(tmp_path, capsys):

@@ -88,7 +88,8 @@ def test_save_load_reproduces_log_prob_and_samples_exactly(maf, tmp_path):
     key = jax.random.key(3)
     np.testing.assert_array_equal(loaded.sample(key, x, 4), maf.sample(key, x, 4))
     assert loaded.config == maf.config and loaded.options == maf.options
-    assert loaded.feature_noise == maf.feature_noise == 0.0
+    assert loaded.feature_noise == maf.feature_noise == "auto"
+    assert loaded.noise_level == maf.noise_level is not None
     with pytest.raises(FileExistsError):
         maf.save(tmp_path / "model")
     maf.save(tmp_path / "model", force=True)
@@ -113,26 +114,27 @@ def test_shape_errors_name_the_problem(maf):
             ConditionalDensityEstimator(feature_noise=bad)
 
 
-def test_feature_noise_jitters_training_minibatches_only(maf, tmp_path):
-    """The training loss with a key is the NLL at features + feature_noise * N(0, 1) drawn
-    from that key (computed here by hand); without a key (validation) it is the plain NLL.
-    The setting is saved with the model."""
-    maf = ConditionalDensityEstimator.load(maf.save(tmp_path / "a"))
-    maf.feature_noise = 0.3
-    maf = ConditionalDensityEstimator.load(maf.save(tmp_path / "b"))
-    assert maf.feature_noise == 0.3
+def test_feature_noise_jitters_training_minibatches_only(tmp_path):
+    """A fixed feature_noise: the training loss with a key is the NLL at features +
+    feature_noise * N(0, 1) drawn from that key (computed here by hand); without a key
+    (validation) it is the plain NLL. The setting is saved with the model, which takes
+    no noise-level column."""
+    est = ConditionalDensityEstimator("maf", hidden=16, blocks=2, feature_noise=0.3)
+    est.fit(*_gaussian_data(200), epochs=1, batch_size=50, progress=False)
+    est = ConditionalDensityEstimator.load(est.save(tmp_path / "a"))
+    assert est.feature_noise == 0.3 and est.noise_level is None and est.context_dim == 1
     rng = np.random.default_rng(6)
     y = rng.standard_normal((64, 1)).astype(np.float32)
     x = rng.standard_normal((64, 1)).astype(np.float32)
-    flow, key = maf.flow_module, jax.random.key(7)
-    jitter = maf.feature_noise * jax.random.normal(key, x.shape, x.dtype)
+    flow, key = est.flow_module, jax.random.key(7)
+    jitter = est.feature_noise * jax.random.normal(key, x.shape, x.dtype)
     np.testing.assert_allclose(
-        maf._training_loss(flow, (y, x), key), -flow.log_prob(y, x + jitter).mean(), rtol=1e-6
+        est._training_loss(flow, (y, x), key), -flow.log_prob(y, x + jitter).mean(), rtol=1e-6
     )
     np.testing.assert_allclose(
-        maf._training_loss(flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6
+        est._training_loss(flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6
     )
-    assert abs(maf._training_loss(flow, (y, x), key) - maf._training_loss(flow, (y, x), None)) > 0
+    assert abs(est._training_loss(flow, (y, x), key) - est._training_loss(flow, (y, x), None)) > 0
 
 
 def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):
@@ -140,6 +142,7 @@ def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):
     data = rng.normal([3.0, -1.0], [2.0, 0.5], (600, 2))
     est = ConditionalDensityEstimator("maf", hidden=16, blocks=2, batch_norm=True)
     est.fit(None, data, epochs=3, lr=3e-3, batch_size=50, progress=False)
+    assert est.noise_level is None and est.context_dim == 0  # no features, no noise
     flow = est.flow_module
     means = [n.mean[...] for _, n in nnx.iter_graph(flow) if isinstance(n, BatchNormFlow)]
     assert len(means) == 1 and all(np.abs(m).max() > 0 for m in means)  # running stats moved

@@ -75,9 +75,9 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "--feature-noise",
         type=_noise,
         help="std of the Gaussian noise added to the standardised training features "
-        "(regularisation for few rows or many features; default 0: none), or 'auto': "
-        "chosen by validation NLL among 0, 0.1, 0.2, ..., 3.2 (a few fits); with --load, "
-        "the saved model's unless given",
+        "(regularisation for few rows or many features; 0: none), or 'auto' (default): "
+        "the flow learns every level from 0 to 1.6 at once and keeps the one of least "
+        "validation NLL; with --load, the saved model's unless given",
     )
     train.add_argument(
         "--objective",

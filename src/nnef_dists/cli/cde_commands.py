@@ -66,10 +66,10 @@ def train(args) -> None:
     saved.unlink(missing_ok=True)
     if not args.quiet:
         loss = "NLL" if args.objective == "nll" else "Sinkhorn divergence"
-        tried = est.fit_settings.get("feature_noise_search")
+        tried = est.fit_settings.get("feature_noise_validation")
         if tried:
-            values = ", ".join(f"{noise:g}: {value:.4f}" for noise, value in tried.items())
-            print(f"feature noise {est.feature_noise:g}, of validation {loss} {values}")
+            values = ", ".join(f"{level:.3g}: {value:.4f}" for level, value in tried.items())
+            print(f"feature noise {est.noise_level:.3g} chosen, of validation {loss} {values}")
         print(
             f"{est.config.flow}: {history.epochs} epochs, best validation {loss} "
             f"{history.best_val:.4f} at epoch {history.best_epoch + 1}; saved to {args.out}"

@@ -4,8 +4,9 @@ Users pass raw arrays; both are standardised (``data.Standardizer``) with
 statistics of the training split, stored with the model, and the features
 are then squashed smoothly into (-c, c) by c tanh(z / c) (``feature_clip``),
 so that a held-out feature far outside the training range (a pixel that was
-almost always 0) cannot push the networks into extrapolation. ``log_prob``
-is in raw units:
+almost always 0) cannot push the networks into extrapolation. Training adds
+noise to those features, its amount chosen by validation unless given
+(``flows.feature_noise``). ``log_prob`` is in raw units:
 
     log p(theta | x) = log q(S_theta(theta) | S_x(x)) - sum_j log scale_theta_j,
 
@@ -29,7 +30,8 @@ import numpy as np
 from nnef_dists.data.split import train_validation_indices
 from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
-from nnef_dists.flows import noise_search, spaces, storage, transport
+from nnef_dists.flows import feature_noise as noise
+from nnef_dists.flows import spaces, storage, transport
 from nnef_dists.flows.base import compiled, sample_rows
 from nnef_dists.flows.flow import FlowConfig
 from nnef_dists.training.config import LoopConfig
@@ -64,11 +66,15 @@ class ConditionalDensityEstimator:
       feature_clip: c of the squashing of standardised features (None: none).
       feature_noise: standard deviation of the Gaussian noise added to the
         standardised features of every training minibatch (noise
-        regularisation, Rothfuss et al. 2019, arXiv:1907.08982; 0: none), or
-        ``"auto"``: chosen by validation NLL at the next fit (``noise_search``).
+        regularisation; 0: none), or ``"auto"`` (default): the flow takes the
+        noise level as one more context column, is trained at all levels at
+        once and keeps the level of least validation NLL (``flows.feature_noise``;
+        no noise for an unconditional density or the sinkhorn objective).
 
     After ``fit`` or ``load``: ``param_dim`` D, ``feature_dim`` C (0 when
-    unconditional), ``history`` (of the last fit) and the fitted ``flow_module``.
+    unconditional), ``noise_level`` (the value of the level column of a flow
+    fitted with "auto", None for a flow without it), ``history`` (of the last
+    fit) and the fitted ``flow_module``.
     """
 
     def __init__(
@@ -77,7 +83,7 @@ class ConditionalDensityEstimator:
         hidden: int = 64,
         blocks: int = 5,
         feature_clip: float | None = 5.0,
-        feature_noise: float | str = noise_search.FEATURE_NOISE,
+        feature_noise: float | str = noise.FEATURE_NOISE,
         **options,
     ):
         self.feature_clip = feature_clip
@@ -93,6 +99,7 @@ class ConditionalDensityEstimator:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         self.flow_module = None
+        self.noise_level: float | None = None
         self.feature_scaler = self.param_scaler = None
         self.history: History | None = None
         self.fit_settings: dict = {}
@@ -103,7 +110,7 @@ class ConditionalDensityEstimator:
 
     @feature_noise.setter
     def feature_noise(self, value):
-        self._feature_noise = noise_search.checked(value)
+        self._feature_noise = noise.checked(value)
 
     # -- shapes and checks ------------------------------------------------------------
 
@@ -118,6 +125,17 @@ class ConditionalDensityEstimator:
     @property
     def feature_dim(self) -> int:
         return self.feature_scaler.dim
+
+    @property
+    def context_dim(self) -> int:
+        """The flow's context columns: the features, and the noise level's if it has one."""
+        return self.feature_dim + (self.noise_level is not None)
+
+    @property
+    def _chooses_level(self) -> bool:
+        """Whether the fit trains at every noise level and chooses one ("auto", NLL)."""
+        objective = self.fit_settings.get("objective", "nll")
+        return self.noise_level is not None and self.feature_noise == "auto" and objective == "nll"
 
     def _require_fitted(self):
         if not self.fitted:
@@ -152,6 +170,14 @@ class ConditionalDensityEstimator:
             return np.zeros((rows, 0), np.float32)
         return self._columns(features, "features", self.feature_scaler)
 
+    def _context(self, features, rows: int = 1) -> np.ndarray:
+        """Raw features (N, C), (C,) or None -> the flow's context (N, context_dim) float32:
+        standardised features, then the noise level's column if the flow has one."""
+        x = self._features(features, rows)
+        if self.noise_level is None:
+            return x
+        return np.asarray(noise.with_level(x, self.noise_level))
+
     # -- training ------------------------------------------------------------------
 
     def fit(
@@ -177,16 +203,18 @@ class ConditionalDensityEstimator:
             early when the validation NLL has not improved for ``patience`` epochs,
             and the best parameters are kept.
           progress: show a progress bar.
-          checkpoint_path, resume: as in ``training.loop.fit_module`` (not with
-            feature_noise "auto", whose search is not checkpointed).
+          checkpoint_path, resume: as in ``training.loop.fit_module``.
           objective: ``nll`` (maximum likelihood) or ``sinkhorn``: the Sinkhorn divergence
             between the data and draws of the flow (``flows.transport``; needs ott-jax).
 
         A fitted (or loaded) estimator goes on from its current parameters and
-        keeps its standardisation.
+        keeps its standardisation; one with a noise-level column trains at the
+        given feature_noise (or again at every level with "auto").
+
+        Raises:
+          ConfigError: feature_noise "auto" for a fitted flow without a
+            noise-level column; a bad objective.
         """
-        if resume and self.feature_noise == "auto":
-            raise ConfigError("resume cannot continue a feature_noise='auto' search")
         transport.check_objective(objective, self.config.flow)
         y = self._columns(params, "params", self.param_scaler)
         x = self._features(features, rows=len(y))
@@ -197,47 +225,73 @@ class ConditionalDensityEstimator:
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise DataError("features and params must be finite (no NaN or inf)")
         train, val = train_validation_indices(len(y), seed)
+        auto = self.feature_noise == "auto" and objective == "nll"
         if not self.fitted:
             self.param_scaler = spaces.standardizer(self.config.manifold, y[train])
             self.feature_scaler = Standardizer.fit(x[train])
             y = self._squash(self.param_scaler.transform(y), "params")
             x = self._squash(self.feature_scaler.transform(x), "features")
-            self.flow_module = self.config.build(self.param_dim, self.feature_dim, seed)
+            self.noise_level = 0.0 if auto and self.feature_dim else None
+            self.flow_module = self.config.build(self.param_dim, self.context_dim, seed)
             if self.config.flow == "manifold":
                 self.flow_module.standardise_charts(y[train])
-        config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
-
-        def fit_once(label, checkpoint_path=None, resume=False):
-            return fit_module(
-                self.flow_module,
-                self._training_loss,
-                (y[train], x[train]),
-                (y[val], x[val]),
-                config,
-                progress=progress,
-                desc=f"fit {self.config.flow}{label}"
-                + ("" if objective == "nll" else ", " + objective),
-                loss_offset=-self.param_scaler.log_det if objective == "nll" else 0.0,
-                checkpoint_path=checkpoint_path,
-                resume=resume,
+        elif auto and self.feature_dim and self.noise_level is None:
+            raise ConfigError(
+                "feature_noise 'auto' needs a flow fitted with it (the noise level is one of "
+                "its inputs); fit a new estimator, or give a number"
             )
+        elif self.noise_level is not None and self.feature_noise != "auto":
+            self.noise_level = self.feature_noise
+        config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
 
         self.fit_settings = dict(
             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, objective=objective
         )
-        if self.feature_noise != "auto":
-            self.history = fit_once("", checkpoint_path, resume)
-        else:
-            tried = noise_search.search(self, lambda label: fit_once(f", {label}"))
-            self.fit_settings["feature_noise_search"] = tried
+        self.history = fit_module(
+            self.flow_module,
+            self._training_loss,
+            (y[train], x[train]),
+            (y[val], x[val]),
+            config,
+            progress=progress,
+            desc=f"fit {self.config.flow}" + ("" if objective == "nll" else ", " + objective),
+            loss_offset=-self.param_scaler.log_det if objective == "nll" else 0.0,
+            checkpoint_path=checkpoint_path,
+            resume=resume,
+        )
+        if self._chooses_level:
+            self._choose_level(y[val], x[val])
         return self.history
 
+    def _choose_level(self, y_val, x_val):
+        """Keep the noise level of least validation NLL (raw units) among ``noise.CHOICES``;
+        y_val (N, D), x_val (N, C) standardised."""
+        log_prob = compiled(self.flow_module, "log_prob")
+        nll = {
+            level: -float(log_prob(y_val, noise.with_level(x_val, level)).mean())
+            - self.param_scaler.log_det
+            for level in noise.CHOICES
+        }
+        self.noise_level = min(nll, key=nll.get)
+        self.fit_settings["feature_noise_validation"] = nll
+
     def _training_loss(self, flow, rows, key):
-        """Mean NLL (or Sinkhorn divergence) of a minibatch, features jittered by
-        N(0, feature_noise^2) (standardised)."""
+        """Mean NLL (or Sinkhorn divergence) of a minibatch (``key`` None: the validation
+        rows), its standardised features jittered by N(0, s^2): s = feature_noise, or under
+        "auto" a level per row, given to the flow as a column (``flows.feature_noise``)."""
         y, x = rows
-        if self.feature_noise > 0 and key is not None:
-            x = x + self.feature_noise * jax.random.normal(key, x.shape, x.dtype)
+        if self._chooses_level:
+            if key is None:
+                nll_at = lambda c: -flow.log_prob(y, c).mean()
+                return noise.least_over_levels(nll_at, x, noise.VALIDATION_LEVELS)
+            return -flow.log_prob(y, noise.conditioned_rows(x, key)).mean()
+        level = self.noise_level
+        if level is None:
+            level = 0.0 if self.feature_noise == "auto" else self.feature_noise
+        if level > 0 and key is not None:
+            x = noise.jitter(x, level, key)
+        if self.noise_level is not None:
+            x = noise.with_level(x, level)
         if self.fit_settings.get("objective") == "sinkhorn":
             return transport.joint_loss(
                 flow, y, x, None if key is None else jax.random.split(key)[1]
@@ -247,10 +301,11 @@ class ConditionalDensityEstimator:
     # -- evaluation ----------------------------------------------------------------
 
     def _pair(self, params, features):
-        """Standardised (y (N, D), x (N, C)); one feature row is used for every params row."""
+        """Standardised y (N, D) and the context (N, context_dim); one feature row is used
+        for every params row."""
         self._require_fitted()
         y = self._columns(params, "params", self.param_scaler)
-        x = self._features(features, rows=len(y))
+        x = self._context(features, rows=len(y))
         if len(x) not in (1, len(y)):
             raise DataError(f"features have {len(x)} rows but params have {len(y)}")
         return y, np.broadcast_to(x, (len(y), x.shape[1]))
@@ -268,7 +323,7 @@ class ConditionalDensityEstimator:
     def sample(self, key, features=None, n: int = 1) -> np.ndarray:
         """n draws of params per feature row: features (N, C) -> (N, n, D); None -> (n, D)."""
         self._require_fitted()
-        draws = sample_rows(self.flow_module, key, self._features(features), n, SAMPLE_CHUNK)
+        draws = sample_rows(self.flow_module, key, self._context(features), n, SAMPLE_CHUNK)
         draws = np.asarray(self.param_scaler.inverse(draws))
         return draws[0] if features is None else draws
 

@@ -32,6 +32,7 @@ def record(est) -> dict:
         **est.architecture(),
         "param_dim": est.param_dim,
         "feature_dim": est.feature_dim,
+        "noise_level": est.noise_level,
         "standardization": {
             "params": est.param_scaler.to_dict(),
             "features": est.feature_scaler.to_dict(),
@@ -66,9 +67,11 @@ def load(cls, directory):
         est.param_scaler = Standardizer.from_dict(scaling["params"])
         est.feature_scaler = Standardizer.from_dict(scaling["features"])
         est.fit_settings = dict(saved.get("fit", {}))
+        level = saved.get("noise_level")  # absent before the noise-level column existed
+        est.noise_level = None if level is None else float(level)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelDirError(f"{path}: malformed model record: {err!r}") from None
-    flow = est.config.build(est.param_dim, est.feature_dim)
+    flow = est.config.build(est.param_dim, est.context_dim)
     flow.eval()
     restore_state(directory, flow)
     est.flow_module = flow
