@@ -8,7 +8,7 @@ from flax import nnx
 
 from nnef_dists.data import Standardizer
 from nnef_dists.errors import ModelDirError
-from nnef_dists.flows import FLOWS, BatchNormFlow, ConditionalDensityEstimator
+from nnef_dists.flows import FLOWS, BatchNormFlow, ConditionalDensityEstimator, fitting
 
 PROBES = np.array([[-1.5], [0.0], [1.5]])
 
@@ -129,12 +129,20 @@ def test_feature_noise_jitters_training_minibatches_only(tmp_path):
     flow, key = est.flow_module, jax.random.key(7)
     jitter = est.feature_noise * jax.random.normal(key, x.shape, x.dtype)
     np.testing.assert_allclose(
-        est._training_loss(flow, (y, x), key), -flow.log_prob(y, x + jitter).mean(), rtol=1e-6
+        fitting.training_loss(est, flow, (y, x), key),
+        -flow.log_prob(y, x + jitter).mean(),
+        rtol=1e-6,
     )
     np.testing.assert_allclose(
-        est._training_loss(flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6
+        fitting.training_loss(est, flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6
     )
-    assert abs(est._training_loss(flow, (y, x), key) - est._training_loss(flow, (y, x), None)) > 0
+    assert (
+        abs(
+            fitting.training_loss(est, flow, (y, x), key)
+            - fitting.training_loss(est, flow, (y, x), None)
+        )
+        > 0
+    )
 
 
 def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):

@@ -24,19 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
-from nnef_dists.data.split import train_validation_indices
-from nnef_dists.data.standardize import Standardizer
 from nnef_dists.errors import ConfigError, DataError
 from nnef_dists.flows import feature_noise as noise
-from nnef_dists.flows import spaces, storage, transport
+from nnef_dists.flows import fitting, spaces, storage
 from nnef_dists.flows.base import compiled, sample_rows
 from nnef_dists.flows.flow import FlowConfig
-from nnef_dists.training.config import LoopConfig
 from nnef_dists.training.history import History
-from nnef_dists.training.loop import fit_module
 
 #: rows x samples per compiled call of the sampler
 SAMPLE_CHUNK = 1 << 17
@@ -131,12 +126,6 @@ class ConditionalDensityEstimator:
         """The flow's context columns: the features, and the noise level's if it has one."""
         return self.feature_dim + (self.noise_level is not None)
 
-    @property
-    def _chooses_level(self) -> bool:
-        """Whether the fit trains at every noise level and chooses one ("auto", NLL)."""
-        objective = self.fit_settings.get("objective", "nll")
-        return self.noise_level is not None and self.feature_noise == "auto" and objective == "nll"
-
     def _require_fitted(self):
         if not self.fitted:
             raise RuntimeError("the estimator is not fitted: call fit() or load() first")
@@ -215,88 +204,8 @@ class ConditionalDensityEstimator:
           ConfigError: feature_noise "auto" for a fitted flow without a
             noise-level column; a bad objective.
         """
-        transport.check_objective(objective, self.config.flow)
-        y = self._columns(params, "params", self.param_scaler)
-        x = self._features(features, rows=len(y))
-        if len(x) != len(y):
-            raise DataError(f"features have {len(x)} rows but params have {len(y)}")
-        if len(y) < 2:
-            raise DataError("fit needs at least 2 rows (80/20 train/validation split)")
-        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-            raise DataError("features and params must be finite (no NaN or inf)")
-        train, val = train_validation_indices(len(y), seed)
-        auto = self.feature_noise == "auto" and objective == "nll"
-        if not self.fitted:
-            self.param_scaler = spaces.standardizer(self.config.manifold, y[train])
-            self.feature_scaler = Standardizer.fit(x[train])
-            y = self._squash(self.param_scaler.transform(y), "params")
-            x = self._squash(self.feature_scaler.transform(x), "features")
-            self.noise_level = 0.0 if auto and self.feature_dim else None
-            self.flow_module = self.config.build(self.param_dim, self.context_dim, seed)
-            if self.config.flow == "manifold":
-                self.flow_module.standardise_charts(y[train])
-        elif auto and self.feature_dim and self.noise_level is None:
-            raise ConfigError(
-                "feature_noise 'auto' needs a flow fitted with it (the noise level is one of "
-                "its inputs); fit a new estimator, or give a number"
-            )
-        elif self.noise_level is not None and self.feature_noise != "auto":
-            self.noise_level = self.feature_noise
-        config = LoopConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **self.options)
-
-        self.fit_settings = dict(
-            epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, objective=objective
-        )
-        self.history = fit_module(
-            self.flow_module,
-            self._training_loss,
-            (y[train], x[train]),
-            (y[val], x[val]),
-            config,
-            progress=progress,
-            desc=f"fit {self.config.flow}" + ("" if objective == "nll" else ", " + objective),
-            loss_offset=-self.param_scaler.log_det if objective == "nll" else 0.0,
-            checkpoint_path=checkpoint_path,
-            resume=resume,
-        )
-        if self._chooses_level:
-            self._choose_level(y[val], x[val])
-        return self.history
-
-    def _choose_level(self, y_val, x_val):
-        """Keep the noise level of least validation NLL (raw units) among ``noise.CHOICES``;
-        y_val (N, D), x_val (N, C) standardised."""
-        log_prob = compiled(self.flow_module, "log_prob")
-        nll = {
-            level: -float(log_prob(y_val, noise.with_level(x_val, level)).mean())
-            - self.param_scaler.log_det
-            for level in noise.CHOICES
-        }
-        self.noise_level = min(nll, key=nll.get)
-        self.fit_settings["feature_noise_validation"] = nll
-
-    def _training_loss(self, flow, rows, key):
-        """Mean NLL (or Sinkhorn divergence) of a minibatch (``key`` None: the validation
-        rows), its standardised features jittered by N(0, s^2): s = feature_noise, or under
-        "auto" a level per row, given to the flow as a column (``flows.feature_noise``)."""
-        y, x = rows
-        if self._chooses_level:
-            if key is None:
-                nll_at = lambda c: -flow.log_prob(y, c).mean()
-                return noise.least_over_levels(nll_at, x, noise.VALIDATION_LEVELS)
-            return -flow.log_prob(y, noise.conditioned_rows(x, key)).mean()
-        level = self.noise_level
-        if level is None:
-            level = 0.0 if self.feature_noise == "auto" else self.feature_noise
-        if level > 0 and key is not None:
-            x = noise.jitter(x, level, key)
-        if self.noise_level is not None:
-            x = noise.with_level(x, level)
-        if self.fit_settings.get("objective") == "sinkhorn":
-            return transport.joint_loss(
-                flow, y, x, None if key is None else jax.random.split(key)[1]
-            )
-        return -flow.log_prob(y, x).mean()
+        run = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, objective=objective)
+        return fitting.fit(self, features, params, run, progress, checkpoint_path, resume)
 
     # -- evaluation ----------------------------------------------------------------
 

@@ -56,8 +56,30 @@ def checked(value) -> float | str:
     return number
 
 
-def jitter(x: jax.Array, noise, key: jax.Array) -> jax.Array:
-    """x + noise * N(0, I): x (N, C), noise a scalar or (N, 1)."""
+def level_for_fit(setting, objective: str, feature_dim: int, level, fitted: bool):
+    """The noise level (the value of the flow's level column; None: no column) a fit starts
+    with: for a new flow 0.0 under "auto" with the NLL objective and features, else None;
+    a fitted flow keeps its column, at a fixed setting's value.
+
+    Raises:
+      ConfigError: "auto" (NLL) for a fitted flow with features but no level column.
+    """
+    auto = setting == "auto" and objective == "nll"
+    if not fitted:
+        return 0.0 if auto and feature_dim else None
+    if auto and feature_dim and level is None:
+        raise ConfigError(
+            "feature_noise 'auto' needs a flow fitted with it (the noise level is one of "
+            "its inputs); fit a new estimator, or give a number"
+        )
+    return level if level is None or setting == "auto" else float(setting)
+
+
+def jitter(x: jax.Array, noise, key: jax.Array | None) -> jax.Array:
+    """x + noise * N(0, I): x (N, C), noise a scalar or (N, 1); x itself when key is None
+    (validation) or noise is a scalar 0."""
+    if key is None or (np.isscalar(noise) and noise == 0):
+        return x
     return x + noise * jax.random.normal(key, x.shape, x.dtype)
 
 
@@ -82,8 +104,17 @@ def conditioned_rows(x: jax.Array, key: jax.Array) -> jax.Array:
     return with_level(jitter(x, levels, noise_key), levels)
 
 
-def least_over_levels(loss_at, x: jax.Array, levels) -> jax.Array:
-    """min over ``levels`` (e.g. VALIDATION_LEVELS) of loss_at(x with the level column):
-    x (N, C) -> scalar."""
-    values = jax.vmap(lambda level: loss_at(with_level(x, level)))(jnp.asarray(levels, x.dtype))
-    return values.min()
+def loss_at_every_level(loss_at, x: jax.Array, key: jax.Array | None) -> jax.Array:
+    """The loss of an "auto" fit: loss_at(conditioned_rows(x, key)) on a training
+    minibatch; on the validation rows (key None), the least over VALIDATION_LEVELS of
+    loss_at(x with the level column). x (N, C) -> scalar."""
+    if key is not None:
+        return loss_at(conditioned_rows(x, key))
+    levels = jnp.asarray(VALIDATION_LEVELS, x.dtype)
+    return jax.vmap(lambda level: loss_at(with_level(x, level)))(levels).min()
+
+
+def validation_by_level(log_prob, y: jax.Array, x: jax.Array, log_det: float) -> dict:
+    """{level: NLL in raw units} over CHOICES of the flow's log_prob(y (N, D), context
+    (N, C + 1)) with x (N, C) and the level column; log_det: the params' scaling."""
+    return {level: -float(log_prob(y, with_level(x, level)).mean()) - log_det for level in CHOICES}

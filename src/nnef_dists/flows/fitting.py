@@ -1,0 +1,93 @@
+"""Fitting a ConditionalDensityEstimator: checks, standardisation, the loop, the noise level.
+
+``fit(est, ...)`` is ``ConditionalDensityEstimator.fit`` (its docstring has the
+arguments); ``training_loss`` is the loss the training loop minimises.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from nnef_dists.data.split import train_validation_indices
+from nnef_dists.data.standardize import Standardizer
+from nnef_dists.errors import DataError
+from nnef_dists.flows import feature_noise as noise
+from nnef_dists.flows import spaces, transport
+from nnef_dists.flows.base import compiled
+from nnef_dists.training.config import LoopConfig
+from nnef_dists.training.history import History
+from nnef_dists.training.loop import fit_module
+
+
+def fit(est, features, params, run: dict, progress, checkpoint_path, resume) -> History:
+    """Fit ``est`` in place (a fresh one first gets its standardisation and flow); return
+    the History, also kept as ``est.history``. run: epochs, lr, batch_size, seed and
+    objective (kept as ``est.fit_settings``)."""
+    objective = run["objective"]
+    transport.check_objective(objective, est.config.flow)
+    y = est._columns(params, "params", est.param_scaler)
+    x = est._features(features, rows=len(y))
+    if len(x) != len(y):
+        raise DataError(f"features have {len(x)} rows but params have {len(y)}")
+    if len(y) < 2:
+        raise DataError("fit needs at least 2 rows (80/20 train/validation split)")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise DataError("features and params must be finite (no NaN or inf)")
+    train, val = train_validation_indices(len(y), run["seed"])
+    if not est.fitted:
+        est.param_scaler = spaces.standardizer(est.config.manifold, y[train])
+        est.feature_scaler = Standardizer.fit(x[train])
+        y = est._squash(est.param_scaler.transform(y), "params")
+        x = est._squash(est.feature_scaler.transform(x), "features")
+    est.noise_level = noise.level_for_fit(
+        est.feature_noise, objective, est.feature_dim, est.noise_level, est.fitted
+    )
+    if not est.fitted:
+        est.flow_module = est.config.build(est.param_dim, est.context_dim, run["seed"])
+        if est.config.flow == "manifold":
+            est.flow_module.standardise_charts(y[train])
+    loop = {k: v for k, v in run.items() if k != "objective"}
+    config = LoopConfig(**loop, **est.options)
+    est.fit_settings = dict(run)
+    est.history = fit_module(
+        est.flow_module,
+        lambda flow, rows, key: training_loss(est, flow, rows, key),
+        (y[train], x[train]),
+        (y[val], x[val]),
+        config,
+        progress=progress,
+        desc=f"fit {est.config.flow}" + ("" if objective == "nll" else ", " + objective),
+        loss_offset=-est.param_scaler.log_det if objective == "nll" else 0.0,
+        checkpoint_path=checkpoint_path,
+        resume=resume,
+    )
+    if chooses_level(est):
+        log_prob = compiled(est.flow_module, "log_prob")
+        nll = noise.validation_by_level(log_prob, y[val], x[val], est.param_scaler.log_det)
+        est.noise_level = min(nll, key=nll.get)
+        est.fit_settings["feature_noise_validation"] = nll
+    return est.history
+
+
+def chooses_level(est) -> bool:
+    """Whether ``est``'s fit trains at every noise level and chooses one ("auto", NLL)."""
+    objective = est.fit_settings.get("objective", "nll")
+    return est.noise_level is not None and est.feature_noise == "auto" and objective == "nll"
+
+
+def training_loss(est, flow, rows, key):
+    """Mean NLL (or Sinkhorn divergence) of a minibatch rows = (y (N, D), x (N, C))
+    (``key`` None: the validation rows), its standardised features jittered by N(0, s^2):
+    s = est.feature_noise, or under "auto" a level per row given to the flow as a column
+    (``flows.feature_noise``)."""
+    y, x = rows
+    if chooses_level(est):
+        return noise.loss_at_every_level(lambda c: -flow.log_prob(y, c).mean(), x, key)
+    if est.noise_level is None:  # no level column: the setting's noise, if a number
+        x = noise.jitter(x, 0.0 if est.feature_noise == "auto" else est.feature_noise, key)
+    else:
+        x = noise.with_level(noise.jitter(x, est.noise_level, key), est.noise_level)
+    if est.fit_settings.get("objective") == "sinkhorn":
+        return transport.joint_loss(flow, y, x, None if key is None else jax.random.split(key)[1])
+    return -flow.log_prob(y, x).mean()
