@@ -127,22 +127,20 @@ def test_feature_noise_jitters_training_minibatches_only(tmp_path):
     y = rng.standard_normal((64, 1)).astype(np.float32)
     x = rng.standard_normal((64, 1)).astype(np.float32)
     flow, key = est.flow_module, jax.random.key(7)
+    loss = fitting.training_loss("nll", est.feature_noise, est.noise_level)
     jitter = est.feature_noise * jax.random.normal(key, x.shape, x.dtype)
     np.testing.assert_allclose(
-        fitting.training_loss(est, flow, (y, x), key),
+        loss(flow, (y, x), key),
         -flow.log_prob(y, x + jitter).mean(),
         rtol=1e-6,
     )
-    np.testing.assert_allclose(
-        fitting.training_loss(est, flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6
-    )
-    assert (
-        abs(
-            fitting.training_loss(est, flow, (y, x), key)
-            - fitting.training_loss(est, flow, (y, x), None)
-        )
-        > 0
-    )
+    np.testing.assert_allclose(loss(flow, (y, x), None), -flow.log_prob(y, x).mean(), rtol=1e-6)
+    assert abs(loss(flow, (y, x), key) - loss(flow, (y, x), None)) > 0
+    config = tmp_path / "a" / "config.yaml"  # as saved before the noise-level column existed
+    config.write_text(config.read_text().replace("noise_level: null\n", "", 1))
+    old = ConditionalDensityEstimator.load(tmp_path / "a")
+    assert "noise_level" not in config.read_text() and old.noise_level is None
+    np.testing.assert_array_equal(old.log_prob(y, x), est.log_prob(y, x))
 
 
 def test_unconditional_fit_with_batch_norm_resumes_and_round_trips(tmp_path):

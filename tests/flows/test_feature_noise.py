@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnef_dists.flows import ConditionalDensityEstimator, fitting
+from nnef_dists.errors import ConfigError
+from nnef_dists.flows import ConditionalDensityEstimator, FlowConfig, fitting, transport
 from nnef_dists.flows import feature_noise as noise
 
 
@@ -17,7 +18,8 @@ def test_levels_are_zero_or_log_uniform():
     n = 200_000
     levels = np.asarray(noise.draw_levels(jax.random.key(0), n))[:, 0]
     zero = levels == 0
-    assert abs(zero.mean() - noise.ZERO_SHARE) < 4 * np.sqrt(0.125 * 0.875 / n)
+    share = noise.ZERO_SHARE
+    assert abs(zero.mean() - share) < 4 * np.sqrt(share * (1 - share) / n)
     logs = np.log(levels[~zero])
     low, high = np.log(noise.LOWEST), np.log(noise.HIGHEST)
     assert low - 1e-6 <= logs.min() and logs.max() <= high + 1e-6
@@ -77,7 +79,11 @@ def test_the_validation_loss_is_the_least_over_levels(sharp):
         float(-flow.log_prob(y, noise.with_level(c, level)).mean())
         for level in noise.VALIDATION_LEVELS
     )
-    np.testing.assert_allclose(fitting.training_loss(est, flow, (y, c), None), by_hand, rtol=1e-5)
+    np.testing.assert_allclose(
+        fitting.training_loss("nll", "auto", est.noise_level)(flow, (y, c), None),
+        by_hand,
+        rtol=1e-5,
+    )
 
 
 def test_auto_keeps_a_sharp_conditional_sharp_and_round_trips(sharp, tmp_path):
@@ -120,3 +126,59 @@ def test_auto_regularises_few_rows_with_many_features():
         nll[setting] = -est.log_prob(theta[300:], x[300:]).mean()
     assert est.noise_level > 0
     assert nll["auto"] < nll[0.0] - 0.2, nll
+
+
+@pytest.mark.parametrize(
+    "setting, objective, features, level, fitted, expected",
+    [
+        ("auto", "nll", 3, None, False, 0.0),  # a new flow gets the column
+        ("auto", "sinkhorn", 3, None, False, None),  # no NLL to choose by
+        ("auto", "nll", 0, None, False, None),  # unconditional
+        (0.3, "nll", 3, None, False, None),  # a fixed noise needs no column
+        (0.3, "nll", 3, 0.4, True, 0.3),  # a flow with the column goes on at 0.3
+        ("auto", "nll", 3, 0.4, True, 0.4),  # ... or chooses again (from 0.4)
+        ("auto", "sinkhorn", 3, 0.4, True, 0.4),  # ... or keeps 0.4
+        ("auto", "sinkhorn", 3, None, True, None),
+    ],
+)
+def test_the_level_a_fit_starts_with(setting, objective, features, level, fitted, expected):
+    assert noise.level_for_fit(setting, objective, features, level, fitted) == expected
+
+
+def test_auto_cannot_be_given_to_a_fitted_flow_without_the_column():
+    with pytest.raises(ConfigError, match="feature_noise 'auto' needs a flow fitted with it"):
+        noise.level_for_fit("auto", "nll", 3, None, True)
+
+
+def test_a_flow_with_the_column_trains_at_its_level_unless_choosing():
+    """A fixed setting s on a flow with the level column: features jittered by s N(0, 1)
+    drawn from the key, the column at s (computed here by hand). Under the sinkhorn
+    objective "auto" adds no noise and keeps the column at the flow's level."""
+    flow = FlowConfig("maf", hidden=8, blocks=2).build(1, 2)
+    rng = np.random.default_rng(3)
+    y, x = (jnp.asarray(rng.standard_normal((64, 1)), jnp.float32) for _ in range(2))
+    key = jax.random.key(4)
+    by_hand = -flow.log_prob(y, noise.with_level(x + 0.25 * jax.random.normal(key, x.shape), 0.25))
+    loss = fitting.training_loss("nll", 0.25, 0.25)
+    np.testing.assert_allclose(loss(flow, (y, x), key), by_hand.mean(), rtol=1e-6)
+    pytest.importorskip("ott")
+    sinkhorn = fitting.training_loss("sinkhorn", "auto", 0.4)
+    expected = transport.joint_loss(flow, y, noise.with_level(x, 0.4), jax.random.split(key)[1])
+    np.testing.assert_allclose(sinkhorn(flow, (y, x), key), expected, rtol=1e-6)
+
+
+def test_a_checkpoint_resumes_only_under_its_own_noise_setting(sharp):
+    """The setting is part of what names a run: resuming the "auto" run's checkpoint with a
+    fixed noise is refused (it would train a flow of another input width)."""
+    folder = sharp[1]
+    est = ConditionalDensityEstimator("maf", hidden=16, blocks=2, feature_noise=0.1)
+    with pytest.raises(ConfigError, match="the checkpoint of another run"):
+        est.fit(
+            *_sharp(1500),
+            epochs=60,
+            lr=5e-3,
+            batch_size=50,
+            progress=False,
+            checkpoint_path=folder / "checkpoint",
+            resume=True,
+        )

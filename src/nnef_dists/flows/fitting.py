@@ -35,34 +35,35 @@ def fit(est, features, params, run: dict, progress, checkpoint_path, resume) -> 
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise DataError("features and params must be finite (no NaN or inf)")
     train, val = train_validation_indices(len(y), run["seed"])
+    est.noise_level = noise.level_for_fit(
+        est.feature_noise, objective, x.shape[1], est.noise_level, est.fitted
+    )
     if not est.fitted:
         est.param_scaler = spaces.standardizer(est.config.manifold, y[train])
         est.feature_scaler = Standardizer.fit(x[train])
         y = est._squash(est.param_scaler.transform(y), "params")
         x = est._squash(est.feature_scaler.transform(x), "features")
-    est.noise_level = noise.level_for_fit(
-        est.feature_noise, objective, est.feature_dim, est.noise_level, est.fitted
-    )
-    if not est.fitted:
         est.flow_module = est.config.build(est.param_dim, est.context_dim, run["seed"])
         if est.config.flow == "manifold":
             est.flow_module.standardise_charts(y[train])
     loop = {k: v for k, v in run.items() if k != "objective"}
-    config = LoopConfig(**loop, **est.options)
     est.fit_settings = dict(run)
+    chooses = est.noise_level is not None and est.feature_noise == "auto" and objective == "nll"
+    extra = "" if objective == "nll" else ", " + objective
     est.history = fit_module(
         est.flow_module,
-        lambda flow, rows, key: training_loss(est, flow, rows, key),
+        training_loss(objective, est.feature_noise, est.noise_level),
         (y[train], x[train]),
         (y[val], x[val]),
-        config,
+        LoopConfig(**loop, **est.options),
         progress=progress,
-        desc=f"fit {est.config.flow}" + ("" if objective == "nll" else ", " + objective),
+        # the noise setting names the run: a checkpoint of another setting is not resumed
+        desc=f"fit {est.config.flow}, feature noise {est.feature_noise}{extra}",
         loss_offset=-est.param_scaler.log_det if objective == "nll" else 0.0,
         checkpoint_path=checkpoint_path,
         resume=resume,
     )
-    if chooses_level(est):
+    if chooses:
         log_prob = compiled(est.flow_module, "log_prob")
         nll = noise.validation_by_level(log_prob, y[val], x[val], est.param_scaler.log_det)
         est.noise_level = min(nll, key=nll.get)
@@ -70,24 +71,35 @@ def fit(est, features, params, run: dict, progress, checkpoint_path, resume) -> 
     return est.history
 
 
-def chooses_level(est) -> bool:
-    """Whether ``est``'s fit trains at every noise level and chooses one ("auto", NLL)."""
-    objective = est.fit_settings.get("objective", "nll")
-    return est.noise_level is not None and est.feature_noise == "auto" and objective == "nll"
+def training_loss(objective: str, setting, level):
+    """The loss loss(flow, rows, key) of a fit: the mean NLL (or Sinkhorn divergence) of
+    rows = (y (N, D), x (N, C)) (``key`` None: the validation rows).
 
+    Args:
+      objective: ``nll`` or ``sinkhorn``.
+      setting: the feature_noise setting, "auto" or a number s >= 0.
+      level: the flow's noise-level column (``feature_noise.level_for_fit``), None for a
+        flow without one.
 
-def training_loss(est, flow, rows, key):
-    """Mean NLL (or Sinkhorn divergence) of a minibatch rows = (y (N, D), x (N, C))
-    (``key`` None: the validation rows), its standardised features jittered by N(0, s^2):
-    s = est.feature_noise, or under "auto" a level per row given to the flow as a column
-    (``flows.feature_noise``)."""
-    y, x = rows
-    if chooses_level(est):
-        return noise.loss_at_every_level(lambda c: -flow.log_prob(y, c).mean(), x, key)
-    if est.noise_level is None:  # no level column: the setting's noise, if a number
-        x = noise.jitter(x, 0.0 if est.feature_noise == "auto" else est.feature_noise, key)
-    else:
-        x = noise.with_level(noise.jitter(x, est.noise_level, key), est.noise_level)
-    if est.fit_settings.get("objective") == "sinkhorn":
-        return transport.joint_loss(flow, y, x, None if key is None else jax.random.split(key)[1])
-    return -flow.log_prob(y, x).mean()
+    With the NLL, "auto" and a level column, every level at once
+    (``feature_noise.loss_at_every_level``); else the features are jittered by N(0, s^2)
+    (no noise for "auto") and the column, if any, holds ``level``.
+    """
+    if objective == "nll" and setting == "auto" and level is not None:
+        return lambda flow, rows, key: noise.loss_at_every_level(
+            lambda c: -flow.log_prob(rows[0], c).mean(), rows[1], key
+        )
+    jitter_by = 0.0 if setting == "auto" else setting
+
+    def loss(flow, rows, key):
+        y, x = rows
+        x = noise.jitter(x, jitter_by, key)
+        if level is not None:
+            x = noise.with_level(x, level)
+        if objective == "sinkhorn":
+            return transport.joint_loss(
+                flow, y, x, None if key is None else jax.random.split(key)[1]
+            )
+        return -flow.log_prob(y, x).mean()
+
+    return loss
