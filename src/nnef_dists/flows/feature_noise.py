@@ -57,6 +57,12 @@ def checked(value) -> float | str:
     return number
 
 
+def learns_every_level(setting, objective: str, level) -> bool:
+    """Whether a fit trains at every level and chooses one: "auto", the NLL objective (the
+    only one to choose by) and a flow with the level column (level not None)."""
+    return setting == "auto" and objective == "nll" and level is not None
+
+
 def level_for_fit(setting, objective: str, feature_dim: int, level, fitted: bool):
     """The noise level (the value of the flow's level column; None: no column) a fit starts
     with: for a new flow 0.0 under "auto" with the NLL objective and features, else None;

@@ -48,7 +48,7 @@ def fit(est, features, params, run: dict, progress, checkpoint_path, resume) -> 
             est.flow_module.standardise_charts(y[train])
     loop = {k: v for k, v in run.items() if k != "objective"}
     est.fit_settings = dict(run)
-    chooses = est.noise_level is not None and est.feature_noise == "auto" and objective == "nll"
+    chooses = noise.learns_every_level(est.feature_noise, objective, est.noise_level)
     extra = "" if objective == "nll" else ", " + objective
     est.history = fit_module(
         est.flow_module,
@@ -85,7 +85,7 @@ def training_loss(objective: str, setting, level):
     (``feature_noise.loss_at_every_level``); else the features are jittered by N(0, s^2)
     (no noise for "auto") and the column, if any, holds ``level``.
     """
-    if objective == "nll" and setting == "auto" and level is not None:
+    if noise.learns_every_level(setting, objective, level):
         return lambda flow, rows, key: noise.loss_at_every_level(
             lambda c: -flow.log_prob(rows[0], c).mean(), rows[1], key
         )
